@@ -1,0 +1,1 @@
+"""The inference service: an INT8 ONNX Korean sentiment classifier behind BentoML."""

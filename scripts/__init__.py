@@ -1,0 +1,1 @@
+"""Command-line tools: train, build, evaluate, register, rescore, benchmark, deploy."""

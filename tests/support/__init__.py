@@ -1,0 +1,1 @@
+"""Real components the tests start on loopback ports and stop afterwards."""

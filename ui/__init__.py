@@ -1,0 +1,1 @@
+"""The Gradio app people use, talking only to the gateway's HTTP API."""
