@@ -1,0 +1,159 @@
+"""A tiny BERT sentiment checkpoint built in seconds, for tests and dry runs of the build pipeline.
+
+The model is fitted for a few steps on a handful of Korean reviews so that its predictions are
+decisive (a purely random model's near-equal logits would make FP32 vs INT8 agreement a coin toss).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+
+from scripts.reviews_data import Review
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+# (text, star rating): enough variety for a WordPiece vocabulary and three separable classes.
+SAMPLE_REVIEWS: list[tuple[str, int]] = [
+    ("정말 재밌는 영화였어요 ㅋㅋㅋㅋㅋ", 10),
+    ("배우들 연기가 최고다 강력 추천합니다", 10),
+    ("감동적이고 아름다운 영화 또 보고 싶다", 10),
+    ("올해 본 영화 중에 최고 완전 명작", 9),
+    ("음악도 좋고 영상도 좋고 다 좋았다", 9),
+    ("가족과 함께 보기 좋은 따뜻한 영화", 9),
+    ("너무 재밌어서 시간 가는 줄 몰랐어요", 10),
+    ("최고의 영화 인생 영화 등극", 10),
+    ("그냥 그랬다 볼만은 한데 기대는 하지 마", 6),
+    ("나쁘지 않은데 중간이 좀 지루함", 6),
+    ("평범한 영화 무난하게 볼만함", 7),
+    ("스토리는 그럭저럭 액션은 괜찮음", 7),
+    ("기대보다는 별로였지만 나쁘진 않았다", 5),
+    ("보통이다 특별한 건 없음", 5),
+    ("무난무난 시간 때우기용", 6),
+    ("그럭저럭 볼만한 정도 평범함", 7),
+    ("돈 아깝다 정말 최악의 영화", 1),
+    ("지루하고 재미없어요 시간 낭비", 2),
+    ("스토리가 엉망이고 연기도 어색함 ㅠㅠㅠㅠ", 1),
+    ("이걸 영화라고 만들었나 실망이다", 2),
+    ("보다가 잠들었다 너무 지루해", 3),
+    ("최악 최악 최악 절대 보지 마세요", 1),
+    ("연출도 별로 배우도 별로 다 별로", 3),
+    ("재미없고 유치하고 돈 아까움", 4),
+]
+
+
+def sample_reviews(copies: int = 1) -> list[Review]:
+    """SAMPLE_REVIEWS as Review rows (repeated `copies` times with distinct ids)."""
+    return [
+        Review(
+            review_id=i * 1000 + n, movie_id=100 + n % 3, rating=rating, date="24.01.01", text=text
+        )
+        for i in range(copies)
+        for n, (text, rating) in enumerate(SAMPLE_REVIEWS)
+    ]
+
+
+def train_tokenizer(texts: Sequence[str], vocab_size: int = 400) -> PreTrainedTokenizerFast:
+    """A WordPiece tokenizer with the project's normalisation (NFC, repeated characters folded)."""
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.Sequence(
+        [normalizers.NFC(), normalizers.Replace(Regex(r"(.)\1{2,}"), "$1$1")]
+    )
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS)
+    tokenizer.train_from_iterator(texts, trainer)
+    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=64,
+    )
+
+
+def build_tiny_checkpoint(
+    out_dir: str | Path,
+    labels: Sequence[str] = ("negative", "neutral", "positive"),
+    *,
+    generic_labels: bool = False,
+    hidden: int = 32,
+    layers: int = 2,
+    train_steps: int = 40,
+    seed: int = 0,
+) -> Path:
+    """Save a tiny BertForSequenceClassification + tokenizer as a Hugging Face checkpoint directory.
+
+    `labels` is what each logit means; with `generic_labels` the config only says LABEL_0,
+    LABEL_1, ... (like many hub checkpoints), so a build has to be told the label map.
+    """
+    random.seed(seed)
+    torch.manual_seed(seed)
+    reviews = [r for r in sample_reviews() if r.label in labels]
+    tokenizer = train_tokenizer([r.text for r in reviews])
+    id2label = {i: (f"LABEL_{i}" if generic_labels else label) for i, label in enumerate(labels)}
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=hidden * 2,
+        max_position_embeddings=64,
+        pad_token_id=tokenizer.pad_token_id,
+        id2label=id2label,
+        label2id={name: i for i, name in id2label.items()},
+    )
+    model = BertForSequenceClassification(config)
+    _fit(
+        model,
+        tokenizer,
+        [r.text for r in reviews],
+        [list(labels).index(r.label) for r in reviews],
+        train_steps,
+    )
+    out = Path(out_dir)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def _fit(model, tokenizer, texts: list[str], targets: list[int], steps: int) -> None:
+    """A few full-batch Adam steps: enough to make the logits decisive on the sample texts."""
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
+    target = torch.tensor(targets)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        optimizer.zero_grad()
+        model(**batch, labels=target).loss.backward()
+        optimizer.step()
+    model.eval()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--labels", default="negative,neutral,positive")
+    parser.add_argument("--generic-labels", action="store_true")
+    args = parser.parse_args()
+    path = build_tiny_checkpoint(
+        args.out_dir, args.labels.split(","), generic_labels=args.generic_labels
+    )
+    print(path)
+
+
+if __name__ == "__main__":
+    main()
