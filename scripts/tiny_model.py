@@ -7,6 +7,7 @@ decisive (a purely random model's near-equal logits would make FP32 vs INT8 agre
 from __future__ import annotations
 
 import argparse
+import gzip
 import random
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from transformers import BertConfig, BertForSequenceClassification, PreTrainedTo
 
 from scripts.reviews_data import Review
 
+COLUMNS = ("review_id", "movie_id", "rating", "date", "text")
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 # (text, star rating): enough variety for a WordPiece vocabulary and three separable classes.
@@ -57,6 +59,18 @@ def sample_reviews(copies: int = 1) -> list[Review]:
         for i in range(copies)
         for n, (text, rating) in enumerate(SAMPLE_REVIEWS)
     ]
+
+
+def write_sample_reviews(path: str | Path, copies: int = 1) -> Path:
+    """The sample reviews as a review TSV (gzip'd when the name ends in .gz): a tiny dev set."""
+    path = Path(path)
+    lines = ["\t".join(COLUMNS)] + [
+        f"{r.review_id}\t{r.movie_id}\t{r.rating}\t{r.date}\t{r.text}"
+        for r in sample_reviews(copies)
+    ]
+    data = ("\n".join(lines) + "\n").encode("utf-8")
+    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+    return path
 
 
 def train_tokenizer(texts: Sequence[str], vocab_size: int = 400) -> PreTrainedTokenizerFast:

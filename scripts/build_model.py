@@ -1,0 +1,459 @@
+"""Turn a Hugging Face sequence-classification checkpoint into a gated INT8 ONNX model bundle.
+
+    python -m scripts.build_model --source checkpoints/baseline --out models/korean-sentiment
+    python -m scripts.build_model --source matthewburke/korean_sentiment --labels negative,positive
+Export (Optimum) → dynamic INT8 quantization (preset for this CPU) → FP32/INT8 parity gate on a
+dev sample → bundle directory (model.onnx, tokenizer.json, config.json, card.json) → model store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import platform
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from model_service.inference import LABELS, SentimentModel, available_cores, decide
+from scripts.evaluate import gold_labels, score, sentiment_metrics
+from scripts.reviews_data import DEFAULT_DATA_DIR, read_reviews
+
+log = logging.getLogger("build_model")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TWO_CLASS = ("negative", "positive")
+PRESETS = ("avx512_vnni", "avx512", "avx2", "arm64")
+
+
+class BuildRefused(Exception):
+    """The build stops here; the message says why and what to do."""
+
+
+@dataclass
+class BuildOptions:
+    source: str
+    out: Path | None = None
+    dev: Path = DEFAULT_DATA_DIR / "dev.tsv.gz"
+    dev_sample: int = 3000
+    labels: list[str] | None = None
+    neutral_threshold: float | None = None
+    max_tokens: int | None = None
+    name: str = "korean-sentiment"
+    version: str | None = None
+    preset: str = "auto"
+    per_channel: bool = False
+    min_agreement: float = 0.99
+    max_accuracy_drop: float = 0.005
+    latency_texts: int = 200
+    force: bool = False
+    register: bool = True
+    seed: int = 0
+
+
+# ---------------------------------------------------------------- label map
+
+
+def label_map(id2label: dict[int, str], labels: Sequence[str] | None) -> list[str]:
+    """Logit index → label: the config's names when they are ours, else `labels`; never guessed."""
+    named = [str(id2label[i]).strip().lower() for i in sorted(id2label)]
+    if sorted(named) in (sorted(LABELS), sorted(TWO_CLASS)):
+        if labels is not None and list(labels) != named:
+            raise BuildRefused(
+                f"--labels {','.join(labels)} contradicts the checkpoint's config, which names its "
+                f"logits {','.join(named)}; drop --labels or fix the checkpoint"
+            )
+        return named
+    if labels is None:
+        raise BuildRefused(
+            f"the checkpoint's config names its {len(named)} classes {', '.join(named)}, not "
+            "negative/neutral/positive, and labels are never guessed: pass --labels with one name "
+            "per logit in index order, e.g. --labels negative,positive"
+        )
+    labels = [label.strip().lower() for label in labels]
+    if len(labels) != len(named):
+        raise BuildRefused(
+            f"--labels names {len(labels)} classes but the model has {len(named)} logits"
+        )
+    if sorted(labels) not in (sorted(LABELS), sorted(TWO_CLASS)):
+        raise BuildRefused(
+            "--labels must be negative,neutral,positive or negative,positive in some order; "
+            f"got {labels}"
+        )
+    return labels
+
+
+# ---------------------------------------------------------------- export and quantization
+
+
+def cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith(("flags", "Features")):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def choose_preset(requested: str = "auto") -> str:
+    """The quantization preset for this CPU: VNNI runs full-range INT8; without it, avx512/avx2
+    kernels can saturate, so those presets use reduce_range (7-bit weights)."""
+    if requested != "auto":
+        return requested
+    if platform.machine().lower() in ("aarch64", "arm64"):
+        return "arm64"
+    flags = cpu_flags()
+    if "avx512_vnni" in flags:
+        return "avx512_vnni"
+    return "avx512" if "avx512f" in flags else "avx2"
+
+
+def quantization_config(preset: str, per_channel: bool):
+    from optimum.onnxruntime.configuration import AutoQuantizationConfig
+
+    if preset in ("avx512", "avx2"):
+        return getattr(AutoQuantizationConfig, preset)(
+            is_static=False, per_channel=per_channel, reduce_range=True
+        )
+    return getattr(AutoQuantizationConfig, preset)(is_static=False, per_channel=per_channel)
+
+
+def export_fp32(source: str, out_dir: Path) -> Path:
+    """ONNX export with Optimum (a hub id downloads where there is network); returns model.onnx."""
+    from optimum.onnxruntime import ORTModelForSequenceClassification
+
+    model = ORTModelForSequenceClassification.from_pretrained(source, export=True)
+    model.save_pretrained(out_dir)
+    return out_dir / "model.onnx"
+
+
+def quantize(fp32_model: Path, out_dir: Path, preset: str, per_channel: bool) -> tuple[Path, dict]:
+    """Dynamic INT8 quantization; returns the model path and the settings for the card."""
+    from optimum.onnxruntime import ORTQuantizer
+
+    config = quantization_config(preset, per_channel)
+    quantizer = ORTQuantizer.from_pretrained(fp32_model.parent, file_name=fp32_model.name)
+    quantizer.quantize(quantization_config=config, save_dir=out_dir, file_suffix="quantized")
+    settings = {
+        "method": "dynamic",
+        "preset": preset,
+        "weights": config.weights_dtype.name,
+        "activations": config.activations_dtype.name,
+        "per_channel": config.per_channel,
+        "reduce_range": config.reduce_range,
+        "operators": sorted(str(op) for op in config.operators_to_quantize),
+        "tool": "optimum-onnx ORTQuantizer",
+    }
+    return out_dir / f"{fp32_model.stem}_quantized.onnx", settings
+
+
+# ---------------------------------------------------------------- parity gate
+
+
+def tune_neutral_threshold(gold: np.ndarray, probabilities: np.ndarray) -> float:
+    """The two-class neutral threshold with the best three-class macro-F1 on the dev sample."""
+    candidates = np.round(np.arange(0.50, 1.0, 0.01), 2)
+    scores = [
+        sentiment_metrics(gold, probabilities, decide(probabilities, float(t))[0])["macro_f1"]
+        for t in candidates
+    ]
+    return float(candidates[int(np.argmax(scores))])
+
+
+def parity_report(
+    gold: np.ndarray,
+    fp32: np.ndarray,
+    int8: np.ndarray,
+    neutral_threshold: float | None,
+    *,
+    min_agreement: float,
+    max_accuracy_drop: float,
+) -> dict:
+    """Agreement of served labels and the accuracy drop FP32 → INT8; `passed`: the gate holds.
+
+    Accuracy is the model's own task: three-class accuracy, or balanced binary accuracy for
+    two-class models (their neutral comes from a threshold, not from training).
+    """
+    fp32_labels, _ = decide(fp32, neutral_threshold)
+    int8_labels, _ = decide(int8, neutral_threshold)
+    fp32_metrics = sentiment_metrics(gold, fp32, fp32_labels)
+    int8_metrics = sentiment_metrics(gold, int8, int8_labels)
+    metric = "accuracy" if neutral_threshold is None else "binary_accuracy"
+    agreement = float(np.mean(fp32_labels == int8_labels))
+    drop = fp32_metrics[metric] - int8_metrics[metric]
+    return {
+        "n": len(gold),
+        "agreement": agreement,
+        "accuracy_metric": metric,
+        "fp32_accuracy": fp32_metrics[metric],
+        "int8_accuracy": int8_metrics[metric],
+        "accuracy_drop": drop,
+        "min_agreement": min_agreement,
+        "max_accuracy_drop": max_accuracy_drop,
+        "passed": agreement >= min_agreement and drop <= max_accuracy_drop,
+        "forced": False,
+        "metrics": {"fp32": _headline(fp32_metrics), "int8": _headline(int8_metrics)},
+    }
+
+
+def enforce_parity(parity: dict, force: bool) -> dict:
+    """Refuse the build when the gate fails, unless forced (then the card records it)."""
+    if parity["passed"]:
+        return parity
+    reason = (
+        f"INT8 disagrees with FP32: agreement {parity['agreement']:.2%} on {parity['n']} dev "
+        f"reviews (needs ≥ {parity['min_agreement']:.0%}), {parity['accuracy_metric']} "
+        f"{parity['fp32_accuracy']:.4f} → {parity['int8_accuracy']:.4f} "
+        f"(drop {parity['accuracy_drop'] * 100:.2f} points, "
+        f"allowed {parity['max_accuracy_drop'] * 100:.1f})"
+    )
+    if not force:
+        raise BuildRefused(
+            f"build refused: {reason}. Try another --preset or --per-channel, or pass --force to "
+            "ship it anyway (recorded in the card)"
+        )
+    log.warning("parity gate failed but --force given: %s", reason)
+    return parity | {"forced": True}
+
+
+def _headline(metrics: dict) -> dict:
+    keys = ("n", "binary_accuracy", "macro_f1", "accuracy")
+    return {key: metrics[key] for key in keys}
+
+
+# ---------------------------------------------------------------- latency
+
+
+def single_text_latency(fp32: SentimentModel, int8: SentimentModel, texts: Sequence[str]) -> dict:
+    """Median and p90 milliseconds per one-text predict, the two models interleaved in one run."""
+    timings: dict[str, list[float]] = {"fp32": [], "int8": []}
+    for text in tqdm(texts, desc="latency", unit="text"):
+        for key, model in (("fp32", fp32), ("int8", int8)):
+            started = time.perf_counter()
+            model.predict([text])
+            timings[key].append((time.perf_counter() - started) * 1000)
+    result = {}
+    for key, values in timings.items():
+        values.sort()
+        result[f"{key}_median_ms"] = round(statistics.median(values), 3)
+        result[f"{key}_p90_ms"] = round(values[int(0.9 * (len(values) - 1))], 3)
+    result["speedup"] = round(result["fp32_median_ms"] / result["int8_median_ms"], 2)
+    result |= {"texts": len(texts), "threads": available_cores()}
+    return result
+
+
+# ---------------------------------------------------------------- the bundle
+
+
+def default_max_tokens(tokenizer, config) -> int:
+    """The tokenizer's own limit when it has a real one, never past the position embeddings."""
+    positions = getattr(config, "max_position_embeddings", 512)
+    limit = tokenizer.model_max_length if tokenizer.model_max_length < 100_000 else positions
+    return int(min(limit, positions))
+
+
+def stage_bundle(directory: Path, onnx_model: Path, tokenizer, config, card: dict) -> Path:
+    directory.mkdir(parents=True)
+    shutil.copyfile(onnx_model, directory / "model.onnx")
+    tokenizer.save_pretrained(directory)  # tokenizer.json + the files AutoTokenizer wants beside it
+    config.save_pretrained(directory)
+    write_card(directory, card)
+    return directory
+
+
+def write_card(directory: Path, card: dict) -> None:
+    text = json.dumps(card, ensure_ascii=False, indent=2)
+    (directory / "card.json").write_text(text + "\n", encoding="utf-8")
+
+
+def place_bundle(staged: Path, out: Path) -> None:
+    """Move the finished bundle to `out`, replacing only an earlier bundle (or an empty dir)."""
+    if out.exists():
+        if any(out.iterdir()) and not (out / "card.json").exists():
+            raise BuildRefused(f"{out} exists and is not a model bundle; choose another --out")
+        shutil.rmtree(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(staged, out)
+
+
+def dev_sample(path: Path, size: int, seed: int) -> list:
+    reviews = read_reviews(path)
+    return random.Random(seed).sample(reviews, min(size, len(reviews)))
+
+
+# ---------------------------------------------------------------- the build
+
+
+def build(options: BuildOptions) -> dict:
+    """Export, quantize, gate, write the bundle and register it; returns the result object."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    started = time.perf_counter()
+    config = AutoConfig.from_pretrained(options.source)
+    labels = label_map(config.id2label, options.labels)
+    threshold_given = options.neutral_threshold is not None
+    if len(labels) == 2 and threshold_given and not 0.5 <= options.neutral_threshold <= 1:
+        raise BuildRefused("--neutral-threshold must be in [0.5, 1]")
+    tokenizer = AutoTokenizer.from_pretrained(options.source)
+    if not tokenizer.is_fast:
+        raise BuildRefused(
+            f"{options.source} has no fast tokenizer (tokenizer.json); cannot serve it"
+        )
+    max_tokens = options.max_tokens or default_max_tokens(tokenizer, config)
+    config.id2label = dict(enumerate(labels))
+    config.label2id = {label: i for i, label in enumerate(labels)}
+    preset = choose_preset(options.preset)
+
+    with tempfile.TemporaryDirectory(prefix="build-model-") as work_dir:
+        work = Path(work_dir)
+        log.info("exporting %s to ONNX", options.source)
+        fp32_path = export_fp32(options.source, work / "fp32")
+        log.info("quantizing (dynamic INT8, preset %s)", preset)
+        int8_path, quantization = quantize(fp32_path, work / "int8", preset, options.per_channel)
+        digest = hashlib.sha256(int8_path.read_bytes()).hexdigest()[:6]
+        version = options.version or f"{datetime.now(UTC):%Y%m%d}-{digest}"
+        card = {
+            "name": options.name,
+            "version": version,
+            "labels": labels,
+            # Two-class bundles need a threshold to load; the final one is set after the dev run.
+            "neutral_threshold": (options.neutral_threshold or 0.5) if len(labels) == 2 else None,
+            "max_tokens": max_tokens,
+            "source": options.source,
+            "quantization": quantization,
+        }
+        fp32_bundle = stage_bundle(work / "fp32-bundle", fp32_path, tokenizer, config, card)
+        bundle = stage_bundle(work / "bundle", int8_path, tokenizer, config, card)
+        fp32_model = SentimentModel.load(fp32_bundle, model_tag=f"{options.name}:{version}-fp32")
+        int8_model = SentimentModel.load(bundle)
+
+        reviews = dev_sample(options.dev, options.dev_sample, options.seed)
+        gold, texts = gold_labels(reviews), [r.text for r in reviews]
+        fp32_probs = score(fp32_model, texts).probabilities
+        int8_probs = score(int8_model, texts).probabilities
+        threshold = card["neutral_threshold"]
+        if len(labels) == 2:
+            threshold = options.neutral_threshold or tune_neutral_threshold(gold, fp32_probs)
+        parity = parity_report(
+            gold,
+            fp32_probs,
+            int8_probs,
+            threshold,
+            min_agreement=options.min_agreement,
+            max_accuracy_drop=options.max_accuracy_drop,
+        )
+        parity = enforce_parity(parity, options.force)
+        latency = single_text_latency(fp32_model, int8_model, texts[: options.latency_texts])
+        sizes = {"fp32": fp32_path.stat().st_size, "int8": int8_path.stat().st_size}
+        card |= {
+            "neutral_threshold": threshold,
+            "neutral_threshold_from": _threshold_origin(labels, options.neutral_threshold),
+            "parity": {k: v for k, v in parity.items() if k != "metrics"}
+            | {"dev": str(options.dev)},
+            "metrics": {"dev_sample": parity["metrics"]},
+            "size_bytes": sizes | {"ratio": round(sizes["int8"] / sizes["fp32"], 3)},
+            "latency_ms": latency,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        write_card(bundle, card)
+        out = options.out or REPO_ROOT / "state" / "bundles" / f"{options.name}-{version}"
+        place_bundle(bundle, out)
+
+    registered = None
+    if options.register:
+        from scripts.register_bundle import register_bundle
+
+        registered = register_bundle(out)["tag"]
+    return {
+        "bundle": str(out),
+        "tag": f"{options.name}:{version}",
+        "registered": registered,
+        "labels": labels,
+        "neutral_threshold": threshold,
+        "quantization": quantization,
+        "parity": parity,
+        "size_bytes": card["size_bytes"],
+        "latency_ms": latency,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def _threshold_origin(labels: list[str], given: float | None) -> str | None:
+    if len(labels) == 3:
+        return None
+    return "--neutral-threshold" if given is not None else "tuned for macro-F1 on the dev sample"
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[BuildOptions, Path | None]:
+    """The build options and where to write the JSON result (if anywhere)."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--source", required=True, help="hub id or local checkpoint directory")
+    parser.add_argument(
+        "--out", type=Path, help="bundle directory (default state/bundles/NAME-VERSION)"
+    )
+    parser.add_argument(
+        "--dev", type=Path, default=BuildOptions.dev, help="dev TSV for the parity gate"
+    )
+    parser.add_argument("--dev-sample", type=int, default=BuildOptions.dev_sample)
+    parser.add_argument(
+        "--labels",
+        type=lambda text: text.split(","),
+        help="logit order, e.g. negative,positive (required when the config says LABEL_0, ...)",
+    )
+    parser.add_argument(
+        "--neutral-threshold",
+        type=float,
+        help="two-class models: neutral below this winning probability (default: tuned on dev)",
+    )
+    parser.add_argument("--max-tokens", type=int, help="default: the tokenizer's model_max_length")
+    parser.add_argument("--name", default=BuildOptions.name)
+    parser.add_argument("--version", help="default: UTC date + hash of the INT8 model")
+    parser.add_argument("--preset", choices=("auto", *PRESETS), default="auto")
+    parser.add_argument("--per-channel", action="store_true", help="per-channel weight scales")
+    parser.add_argument("--min-agreement", type=float, default=BuildOptions.min_agreement)
+    parser.add_argument("--max-accuracy-drop", type=float, default=BuildOptions.max_accuracy_drop)
+    parser.add_argument("--latency-texts", type=int, default=BuildOptions.latency_texts)
+    parser.add_argument("--force", action="store_true", help="ship even if the parity gate fails")
+    parser.add_argument("--no-register", dest="register", action="store_false")
+    parser.add_argument("--seed", type=int, default=BuildOptions.seed)
+    parser.add_argument("--output", type=Path, help="also write the JSON result to this file")
+    args = vars(parser.parse_args(argv))
+    output = args.pop("output")
+    return BuildOptions(**args), output
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Our loggers at INFO; libraries (the ONNX quantizer logs per tensor on the root) at WARNING.
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    log.setLevel(logging.INFO)
+    options, output = parse_args(argv)
+    try:
+        result = build(options)
+    except BuildRefused as refusal:
+        log.error("%s", refusal)
+        return 2
+    text = json.dumps(result, ensure_ascii=False, indent=2)
+    if output:
+        output.write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
