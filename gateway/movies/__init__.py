@@ -1,0 +1,1 @@
+"""Movies: the titles reviews are written about."""

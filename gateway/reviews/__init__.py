@@ -1,0 +1,1 @@
+"""Reviews: stored first, scored by the model service, read newest first."""

@@ -1,0 +1,1 @@
+"""Scoring: the model-service client, review claims, and the background scorer."""

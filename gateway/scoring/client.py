@@ -1,0 +1,118 @@
+"""The model service's typed client: one httpx.AsyncClient, explicit timeouts, one error type."""
+
+from collections.abc import Sequence
+from typing import Literal, TypeVar, get_args
+
+import httpx
+from pydantic import BaseModel, Field, ValidationError
+
+from gateway.settings import Settings
+
+Label = Literal["negative", "neutral", "positive"]
+LABELS: tuple[Label, ...] = get_args(Label)
+
+_Schema = TypeVar("_Schema", bound=BaseModel)
+
+
+class Prediction(BaseModel):
+    """One scored text, as the model service returns it."""
+
+    label: Label
+    confidence: float = Field(ge=0, le=1)
+    probabilities: dict[Label, float]
+    positivity: float = Field(ge=0, le=1)
+    model: str = Field(min_length=1, max_length=200)
+    truncated: bool = False
+
+
+class _Classification(BaseModel):
+    predictions: list[Prediction]
+
+
+class _ModelDescription(BaseModel):
+    model: str = Field(min_length=1)
+
+
+class ModelServiceError(Exception):
+    """The model service could not score: unreachable, too slow, overloaded, or it refused."""
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+    @property
+    def input_refused(self) -> bool:
+        """The service refused the texts themselves: sending them again will not help."""
+        return self.status_code in (400, 413, 422)
+
+
+class ModelServiceClient:
+    """Calls the model service's HTTP API; every failure surfaces as a `ModelServiceError`."""
+
+    def __init__(self, http: httpx.AsyncClient, *, probe_timeout_s: float) -> None:
+        self._http = http
+        self._probe_timeout = httpx.Timeout(probe_timeout_s)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> "ModelServiceClient":
+        token = settings.model_service_token
+        headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
+        http = httpx.AsyncClient(
+            base_url=settings.model_service_url,
+            headers=headers,
+            timeout=httpx.Timeout(
+                settings.model_service_timeout_s, connect=settings.model_service_connect_timeout_s
+            ),
+            transport=transport,
+        )
+        return cls(http, probe_timeout_s=settings.model_service_connect_timeout_s)
+
+    async def classify(self, texts: Sequence[str]) -> list[Prediction]:
+        """One prediction per text, in input order."""
+        response = await self._request("POST", "/classify", json={"texts": list(texts)})
+        predictions = _parse(_Classification, response).predictions
+        if len(predictions) != len(texts):
+            raise ModelServiceError(
+                f"the model service returned {len(predictions)} predictions for {len(texts)} texts"
+            )
+        return predictions
+
+    async def is_ready(self) -> bool:
+        """Whether the service says its model is loaded (`/readyz`)."""
+        try:
+            await self._request("GET", "/readyz", timeout=self._probe_timeout)
+        except ModelServiceError:
+            return False
+        return True
+
+    async def served_model(self) -> str:
+        """The tag of the model the service serves now."""
+        response = await self._request("POST", "/model", json={}, timeout=self._probe_timeout)
+        return _parse(_ModelDescription, response).model
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _request(self, method: str, path: str, **kwargs: object) -> httpx.Response:
+        try:
+            response = await self._http.request(method, path, **kwargs)  # type: ignore[arg-type]
+        except httpx.TimeoutException as error:
+            raise ModelServiceError(f"the model service did not answer in time ({path})") from error
+        except httpx.HTTPError as error:
+            raise ModelServiceError(f"the model service is unreachable ({error!r})") from error
+        if response.is_error:
+            raise ModelServiceError(
+                f"the model service answered {response.status_code} on {path}: "
+                f"{response.text[:200]}",
+                status_code=response.status_code,
+            )
+        return response
+
+
+def _parse(schema: type[_Schema], response: httpx.Response) -> _Schema:
+    try:
+        return schema.model_validate_json(response.content)
+    except ValidationError as error:
+        raise ModelServiceError(f"the model service sent an unexpected answer: {error}") from error
