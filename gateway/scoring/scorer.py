@@ -1,0 +1,121 @@
+"""Scoring claimed reviews through the model service, and the background loop that finds them."""
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from gateway.scoring import service as scoring_service
+from gateway.scoring.client import ModelServiceClient, ModelServiceError, Prediction
+from gateway.scoring.service import ClaimedReview
+
+logger = logging.getLogger(__name__)
+
+_FIRST_BACKOFF_S = 0.5
+
+
+class ReviewScorer:
+    """Scores claimed reviews and stores the results; the database work runs in worker threads."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        model_service: ModelServiceClient,
+        *,
+        lease_s: float,
+        reject_delay_s: float,
+    ) -> None:
+        self.session_factory = session_factory
+        self.model_service = model_service
+        self.lease_s = lease_s
+        self.reject_delay_s = reject_delay_s
+
+    async def score(self, reviews: Sequence[ClaimedReview]) -> int:
+        """Score and store claimed reviews; how many were stored.
+
+        Raises ModelServiceError when the service is unavailable (the claims are released first).
+        """
+        try:
+            predictions = await self.model_service.classify([review.content for review in reviews])
+        except ModelServiceError as error:
+            if not error.input_refused:
+                await self._release(reviews)
+                raise
+            if len(reviews) > 1:
+                # One text the service refuses must not hold back the rest of the batch.
+                return await self._score_one_by_one(reviews)
+            logger.warning("model service refused review %d: %s", reviews[0].id, error)
+            await self._release(reviews, retry_after_s=self.reject_delay_s)
+            return 0
+        except asyncio.CancelledError:
+            await self._release(reviews)
+            raise
+        return await run_in_threadpool(self._store, reviews, predictions)
+
+    async def score_or_leave_pending(self, reviews: Sequence[ClaimedReview]) -> None:
+        """Score now if the model service answers; otherwise the background scorer will."""
+        try:
+            await self.score(reviews)
+        except ModelServiceError as error:
+            logger.info("review(s) %s left pending: %s", [review.id for review in reviews], error)
+
+    async def _score_one_by_one(self, reviews: Sequence[ClaimedReview]) -> int:
+        stored = 0
+        for position, review in enumerate(reviews):
+            try:
+                stored += await self.score([review])
+            except ModelServiceError:
+                await self._release(reviews[position + 1 :])
+                raise
+        return stored
+
+    def _store(self, reviews: Sequence[ClaimedReview], predictions: Sequence[Prediction]) -> int:
+        with self.session_factory() as session:
+            return scoring_service.store_predictions(
+                session=session, reviews=reviews, predictions=predictions
+            )
+
+    async def _release(self, reviews: Sequence[ClaimedReview], retry_after_s: float = 0.0) -> None:
+        def release() -> None:
+            with self.session_factory() as session:
+                scoring_service.release(
+                    session=session, reviews=reviews, retry_after_s=retry_after_s
+                )
+
+        await run_in_threadpool(release)
+
+    def claim_pending(self, limit: int) -> list[ClaimedReview]:
+        with self.session_factory() as session:
+            return scoring_service.claim_pending(session=session, limit=limit, lease_s=self.lease_s)
+
+
+async def run_background_scorer(
+    scorer: ReviewScorer, *, batch_size: int, poll_interval_s: float, max_backoff_s: float
+) -> None:
+    """Claim and score pending reviews until cancelled; back off while the model service is down."""
+    backoff_s = 0.0
+    while True:
+        try:
+            reviews = await run_in_threadpool(scorer.claim_pending, batch_size)
+            if reviews:
+                stored = await scorer.score(reviews)
+                logger.info("background scorer stored %d of %d review(s)", stored, len(reviews))
+        except ModelServiceError as error:
+            backoff_s = _longer(backoff_s, max_backoff_s)
+            logger.warning("model service unavailable (%s); next try in %.1f s", error, backoff_s)
+        except Exception:
+            # The loop must outlive anything one round meets (the database restarting, above all).
+            backoff_s = _longer(backoff_s, max_backoff_s)
+            logger.exception("background scorer round failed; next try in %.1f s", backoff_s)
+        else:
+            backoff_s = 0.0
+            # A full batch suggests more are waiting: go on at once.
+            await asyncio.sleep(0 if len(reviews) == batch_size else poll_interval_s)
+            continue
+        await asyncio.sleep(backoff_s)
+
+
+def _longer(backoff_s: float, max_backoff_s: float) -> float:
+    return min(max_backoff_s, max(_FIRST_BACKOFF_S, backoff_s * 2))

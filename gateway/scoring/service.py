@@ -1,0 +1,131 @@
+"""Claims on reviews and the storing of their scores, each in one short transaction.
+
+A scorer first claims reviews (a token and a lease, committed at once), then calls the model
+service holding no transaction, then stores every score of the batch in one transaction, only where
+its claim still stands. A scorer that dies mid-batch stores nothing; its claims lapse and another
+scorer takes the reviews. A claim replaced meanwhile (the review was edited, or the lease lapsed
+and another scorer took it) makes the late write a no-op, so no review is scored twice.
+"""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from gateway.database import utcnow
+from gateway.reviews.models import Review, ReviewStatus
+from gateway.scoring.client import Prediction
+
+
+@dataclass(frozen=True)
+class Claim:
+    token: str
+    until: datetime
+
+
+@dataclass(frozen=True)
+class ClaimedReview:
+    id: int
+    content: str
+    claim_token: str
+
+
+def new_claim(lease_s: float) -> Claim:
+    """A fresh claim token whose lease runs `lease_s` seconds from now."""
+    return Claim(token=uuid.uuid4().hex, until=utcnow() + timedelta(seconds=lease_s))
+
+
+def _unclaimed(now: datetime) -> ColumnElement[bool]:
+    return or_(Review.claimed_until.is_(None), Review.claimed_until < now)
+
+
+def _claim(
+    session: Session, condition: ColumnElement[bool], *, limit: int, lease_s: float
+) -> list[ClaimedReview]:
+    claim = new_claim(lease_s)
+    claimable = and_(condition, _unclaimed(utcnow()))
+    # SKIP LOCKED (PostgreSQL) lets concurrent scorers take disjoint batches without waiting;
+    # repeating the condition in the UPDATE keeps a row another scorer just claimed out of ours.
+    candidates = (
+        select(Review.id)
+        .where(claimable)
+        .order_by(Review.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    session.execute(
+        update(Review)
+        .where(Review.id.in_(candidates.scalar_subquery()), claimable)
+        .values(claim_token=claim.token, claimed_until=claim.until)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    rows = session.execute(
+        select(Review.id, Review.content)
+        .where(Review.claim_token == claim.token)
+        .order_by(Review.id)
+    )
+    return [ClaimedReview(id=row.id, content=row.content, claim_token=claim.token) for row in rows]
+
+
+def claim_pending(*, session: Session, limit: int, lease_s: float) -> list[ClaimedReview]:
+    """Claim up to `limit` pending reviews no other scorer holds, oldest first."""
+    return _claim(session, Review.status == ReviewStatus.PENDING, limit=limit, lease_s=lease_s)
+
+
+def claim_outdated(
+    *, session: Session, served_model: str, after_id: int, limit: int, lease_s: float
+) -> list[ClaimedReview]:
+    """Claim up to `limit` scored reviews after `after_id` whose model tag is not `served_model`."""
+    outdated = and_(
+        Review.status == ReviewStatus.SCORED,
+        Review.sentiment_model != served_model,
+        Review.id > after_id,
+    )
+    return _claim(session, outdated, limit=limit, lease_s=lease_s)
+
+
+def store_predictions(
+    *, session: Session, reviews: Sequence[ClaimedReview], predictions: Sequence[Prediction]
+) -> int:
+    """Store each review's prediction where its claim still stands; all in one transaction."""
+    stored = 0
+    scored_at = utcnow()
+    for review, prediction in zip(reviews, predictions, strict=True):
+        result = session.execute(
+            update(Review)
+            .where(Review.id == review.id, Review.claim_token == review.claim_token)
+            .values(
+                status=ReviewStatus.SCORED,
+                sentiment_label=prediction.label,
+                sentiment_score=prediction.confidence,
+                positivity=prediction.positivity,
+                probabilities=prediction.probabilities,
+                sentiment_model=prediction.model,
+                scored_at=scored_at,
+                claim_token=None,
+                claimed_until=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        stored += result.rowcount
+    session.commit()
+    return stored
+
+
+def release(
+    *, session: Session, reviews: Sequence[ClaimedReview], retry_after_s: float = 0.0
+) -> None:
+    """Give up these claims; the reviews are free again at once or after `retry_after_s`."""
+    free_from = utcnow() + timedelta(seconds=retry_after_s) if retry_after_s else None
+    for review in reviews:
+        session.execute(
+            update(Review)
+            .where(Review.id == review.id, Review.claim_token == review.claim_token)
+            .values(claim_token=None, claimed_until=free_from)
+            .execution_options(synchronize_session=False)
+        )
+    session.commit()
