@@ -1,0 +1,70 @@
+"""The FastAPI application: routers, error handlers, and the lifespan that wires the resources."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from gateway.database import create_db_engine, create_session_factory
+from gateway.errors import add_exception_handlers
+from gateway.health import router as health_router
+from gateway.migrate import upgrade_database
+from gateway.movies.views import router as movies_router
+from gateway.ratings.views import router as ratings_router
+from gateway.reviews.views import router as reviews_router
+from gateway.scoring.client import ModelServiceClient
+from gateway.scoring.scorer import ReviewScorer, run_background_scorer
+from gateway.settings import Settings, settings
+
+
+def create_app(app_settings: Settings = settings) -> FastAPI:
+    """The gateway app; `app_settings` replaces the environment's settings (tests)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_db_engine(app_settings)
+        await run_in_threadpool(upgrade_database, engine, wait_s=app_settings.db_startup_wait_s)
+        app.state.session_factory = create_session_factory(engine)
+        app.state.model_service = ModelServiceClient.from_settings(app_settings)
+        app.state.scorer = ReviewScorer(
+            app.state.session_factory,
+            app.state.model_service,
+            lease_s=app_settings.scorer_lease_s,
+            reject_delay_s=app_settings.scorer_reject_delay_s,
+        )
+        background = None
+        if app_settings.scorer_enabled:
+            background = asyncio.create_task(
+                run_background_scorer(
+                    app.state.scorer,
+                    batch_size=app_settings.scorer_batch_size,
+                    poll_interval_s=app_settings.scorer_poll_interval_s,
+                    max_backoff_s=app_settings.scorer_max_backoff_s,
+                ),
+                name="background-scorer",
+            )
+        try:
+            yield
+        finally:
+            if background is not None:
+                background.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await background
+            await app.state.model_service.aclose()
+            engine.dispose()
+
+    app = FastAPI(
+        title="Movie GPT gateway",
+        description="Movies, reviews and ratings; the sentiment model service scores the reviews.",
+        version="1.0.0",
+        lifespan=lifespan,
+    )
+    add_exception_handlers(app)
+    for router in (movies_router, reviews_router, ratings_router, health_router):
+        app.include_router(router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,54 @@
+"""Movie queries and changes; each returns what it found or made, `None` for nothing."""
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import Session
+
+from gateway.database import MAX_ID
+from gateway.movies.models import Movie
+from gateway.movies.schemas import MovieCreate, MovieUpdate
+
+
+def get(*, session: Session, movie_id: int) -> Movie | None:
+    """The movie with this id, or None."""
+    if not 1 <= movie_id <= MAX_ID:
+        return None
+    return session.get(Movie, movie_id)
+
+
+def get_all(*, session: Session, q: str | None, skip: int, limit: int) -> list[Movie]:
+    """Movies newest first; with `q`, those whose title, director or genre contain it."""
+    query = select(Movie)
+    if q:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(
+            or_(
+                *(
+                    column.ilike(pattern, escape="\\")
+                    for column in (Movie.title, Movie.director, Movie.genre)
+                )
+            )
+        )
+    query = query.order_by(Movie.created_at.desc(), Movie.id.desc()).offset(skip).limit(limit)
+    return list(session.scalars(query))
+
+
+def create(*, session: Session, movie_in: MovieCreate) -> Movie:
+    """Store a new movie."""
+    movie = Movie(**movie_in.model_dump())
+    session.add(movie)
+    session.commit()
+    return movie
+
+
+def update(*, session: Session, movie: Movie, movie_in: MovieUpdate) -> Movie:
+    """Change the fields the client sent."""
+    for field, value in movie_in.model_dump(exclude_unset=True).items():
+        setattr(movie, field, value)
+    session.commit()
+    return movie
+
+
+def delete_(*, session: Session, movie: Movie) -> None:
+    """Delete the movie; the database cascades the delete to its reviews."""
+    session.execute(delete(Movie).where(Movie.id == movie.id))
+    session.commit()

@@ -1,0 +1,51 @@
+"""Routes under /movies/."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from gateway.database import SessionDep
+from gateway.fields import Limit, Skip, text
+from gateway.movies import service as movie_service
+from gateway.movies.dependencies import ValidMovie
+from gateway.movies.models import Movie
+from gateway.movies.schemas import MovieCreate, MovieRead, MovieUpdate
+from gateway.schemas import Message
+
+router = APIRouter(prefix="/movies", tags=["movies"])
+
+SearchText = Annotated[
+    text(max_length=200) | None,
+    Query(description="Case-insensitive substring of the title, director or genre."),
+]
+
+
+@router.get("/", response_model=list[MovieRead])
+def list_movies(
+    session: SessionDep, skip: Skip = 0, limit: Limit = 100, q: SearchText = None
+) -> list[Movie]:
+    """Movies, newest first."""
+    return movie_service.get_all(session=session, q=q, skip=skip, limit=limit)
+
+
+@router.post("/", response_model=MovieRead, status_code=status.HTTP_201_CREATED)
+def create_movie(movie_in: MovieCreate, session: SessionDep) -> Movie:
+    return movie_service.create(session=session, movie_in=movie_in)
+
+
+@router.get("/{movie_id}", response_model=MovieRead)
+def read_movie(movie: ValidMovie) -> Movie:
+    return movie
+
+
+@router.patch("/{movie_id}", response_model=MovieRead)
+def update_movie(movie: ValidMovie, movie_in: MovieUpdate, session: SessionDep) -> Movie:
+    """Change the fields sent; the rest stay as they are."""
+    return movie_service.update(session=session, movie=movie, movie_in=movie_in)
+
+
+@router.delete("/{movie_id}", response_model=Message)
+def delete_movie(movie: ValidMovie, session: SessionDep) -> Message:
+    """Delete the movie and its reviews."""
+    movie_service.delete_(session=session, movie=movie)
+    return Message(message="Movie deleted successfully")

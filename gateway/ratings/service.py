@@ -1,0 +1,37 @@
+"""A movie's rating, computed by one aggregate query."""
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gateway.ratings.schemas import Rating
+from gateway.reviews.models import Review, ReviewStatus
+from gateway.scoring.client import LABELS
+
+
+def get(*, session: Session, movie_id: int) -> Rating:
+    """Review counts, label mix and mean positivity of the movie's scored reviews."""
+    scored = Review.status == ReviewStatus.SCORED
+    per_label = [
+        func.count(Review.id).filter(scored, Review.sentiment_label == label).label(label)
+        for label in LABELS
+    ]
+    row = session.execute(
+        select(
+            func.count(Review.id).label("review_count"),
+            func.count(Review.id).filter(scored).label("scored_count"),
+            func.avg(Review.positivity).filter(scored).label("average_score"),
+            *per_label,
+        ).where(Review.movie_id == movie_id)
+    ).one()
+    counts = {label: row._mapping[label] for label in LABELS}
+    scored_count = row.scored_count
+    return Rating(
+        movie_id=movie_id,
+        average_score=row.average_score,
+        review_count=row.review_count,
+        scored_count=scored_count,
+        counts=counts,
+        ratios={
+            label: count / scored_count if scored_count else 0.0 for label, count in counts.items()
+        },
+    )

@@ -1,0 +1,16 @@
+"""The rating route, under /reviews/ where existing clients look for it."""
+
+from fastapi import APIRouter
+
+from gateway.database import SessionDep
+from gateway.movies.dependencies import ValidMovie
+from gateway.ratings import service as rating_service
+from gateway.ratings.schemas import Rating
+
+router = APIRouter(prefix="/reviews", tags=["ratings"])
+
+
+@router.get("/movie/{movie_id}/rating")
+def read_rating(movie: ValidMovie, session: SessionDep) -> Rating:
+    """The movie's mean positivity and label counts over its scored reviews."""
+    return rating_service.get(session=session, movie_id=movie.id)

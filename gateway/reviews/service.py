@@ -1,0 +1,86 @@
+"""Review queries and changes; a new or re-written review is stored pending, claimed for scoring."""
+
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from gateway.database import MAX_ID
+from gateway.movies import service as movie_service
+from gateway.reviews.models import Review, ReviewStatus
+from gateway.reviews.schemas import ReviewCreate, ReviewUpdate
+from gateway.scoring.service import Claim
+
+
+def get(*, session: Session, review_id: int) -> Review | None:
+    """The review with this id, or None."""
+    if not 1 <= review_id <= MAX_ID:
+        return None
+    return session.get(Review, review_id)
+
+
+def get_all(
+    *, session: Session, skip: int, limit: int, movie_id: int | None = None
+) -> list[Review]:
+    """Reviews newest first, of one movie when `movie_id` is given."""
+    query = select(Review)
+    if movie_id is not None:
+        query = query.where(Review.movie_id == movie_id)
+    query = query.order_by(Review.created_at.desc(), Review.id.desc()).offset(skip).limit(limit)
+    return list(session.scalars(query))
+
+
+def create(*, session: Session, review_in: ReviewCreate, claim: Claim) -> Review | None:
+    """Store the review as pending, claimed by `claim`; None when its movie does not exist."""
+    if movie_service.get(session=session, movie_id=review_in.movie_id) is None:
+        return None
+    review = Review(
+        **review_in.model_dump(),
+        status=ReviewStatus.PENDING,
+        claim_token=claim.token,
+        claimed_until=claim.until,
+    )
+    session.add(review)
+    try:
+        session.commit()
+    except IntegrityError:
+        # The movie was deleted between the check and the insert.
+        session.rollback()
+        return None
+    return review
+
+
+def update_(*, session: Session, review: Review, review_in: ReviewUpdate, claim: Claim) -> bool:
+    """Apply the fields sent; new content makes the review pending under `claim`. Whether it did."""
+    values: dict[str, Any] = review_in.model_dump(exclude_unset=True)
+    rewritten = "content" in values and values["content"] != review.content
+    if rewritten:
+        # Every sentiment column is written, so a score of the old text stored meanwhile is erased.
+        values |= {
+            "status": ReviewStatus.PENDING,
+            "sentiment_label": None,
+            "sentiment_score": None,
+            "positivity": None,
+            "probabilities": None,
+            "sentiment_model": None,
+            "scored_at": None,
+            "claim_token": claim.token,
+            "claimed_until": claim.until,
+        }
+    if values:
+        session.execute(
+            update(Review)
+            .where(Review.id == review.id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+        session.refresh(review)
+    return rewritten
+
+
+def delete_(*, session: Session, review: Review) -> None:
+    """Delete the review."""
+    session.execute(delete(Review).where(Review.id == review.id))
+    session.commit()

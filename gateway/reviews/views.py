@@ -1,0 +1,83 @@
+"""Routes under /reviews/: a write stores the review first, then has the model service score it."""
+
+from fastapi import APIRouter, HTTPException, status
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from gateway.database import SessionDep
+from gateway.fields import Limit, Skip
+from gateway.movies.dependencies import MOVIE_NOT_FOUND, ValidMovie
+from gateway.reviews import service as review_service
+from gateway.reviews.dependencies import REVIEW_NOT_FOUND, ValidReview
+from gateway.reviews.models import Review
+from gateway.reviews.schemas import ReviewCreate, ReviewRead, ReviewUpdate
+from gateway.schemas import Message
+from gateway.scoring.dependencies import ScorerDep
+from gateway.scoring.scorer import ReviewScorer
+from gateway.scoring.service import Claim, ClaimedReview, new_claim
+
+router = APIRouter(prefix="/reviews", tags=["reviews"])
+
+_NOT_FOUND = {status.HTTP_404_NOT_FOUND: {"description": "No such movie or review"}}
+
+
+@router.get("/", response_model=list[ReviewRead])
+def list_reviews(session: SessionDep, skip: Skip = 0, limit: Limit = 10) -> list[Review]:
+    """Reviews of every movie, newest first."""
+    return review_service.get_all(session=session, skip=skip, limit=limit)
+
+
+@router.post(
+    "/", response_model=ReviewRead, status_code=status.HTTP_201_CREATED, responses=_NOT_FOUND
+)
+async def create_review(review_in: ReviewCreate, session: SessionDep, scorer: ScorerDep) -> Review:
+    """Store the review and score it; `status` stays `pending` while the model service is away."""
+    claim = new_claim(scorer.lease_s)
+    review = await run_in_threadpool(
+        review_service.create, session=session, review_in=review_in, claim=claim
+    )
+    if review is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=MOVIE_NOT_FOUND)
+    return await _score(session, scorer, review, claim)
+
+
+@router.get("/movie/{movie_id}", response_model=list[ReviewRead], responses=_NOT_FOUND)
+def list_movie_reviews(
+    movie: ValidMovie, session: SessionDep, skip: Skip = 0, limit: Limit = 10
+) -> list[Review]:
+    """The movie's reviews, newest first."""
+    return review_service.get_all(session=session, skip=skip, limit=limit, movie_id=movie.id)
+
+
+@router.get("/{review_id}", response_model=ReviewRead, responses=_NOT_FOUND)
+def read_review(review: ValidReview) -> Review:
+    return review
+
+
+@router.patch("/{review_id}", response_model=ReviewRead, responses=_NOT_FOUND)
+async def update_review(
+    review: ValidReview, review_in: ReviewUpdate, session: SessionDep, scorer: ScorerDep
+) -> Review:
+    """Change the fields sent; new content is scored again (or left `pending`, as on create)."""
+    claim = new_claim(scorer.lease_s)
+    rewritten = await run_in_threadpool(
+        review_service.update_, session=session, review=review, review_in=review_in, claim=claim
+    )
+    return await _score(session, scorer, review, claim) if rewritten else review
+
+
+@router.delete("/{review_id}", response_model=Message, responses=_NOT_FOUND)
+def delete_review(review: ValidReview, session: SessionDep) -> Message:
+    review_service.delete_(session=session, review=review)
+    return Message(message="Review deleted successfully")
+
+
+async def _score(session: Session, scorer: ReviewScorer, review: Review, claim: Claim) -> Review:
+    await scorer.score_or_leave_pending(
+        [ClaimedReview(id=review.id, content=review.content, claim_token=claim.token)]
+    )
+    scored = await run_in_threadpool(session.get, Review, review.id, populate_existing=True)
+    if scored is None:
+        # Deleted by another request while it was being scored.
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=REVIEW_NOT_FOUND)
+    return scored
