@@ -32,11 +32,10 @@ def bundle_tag(bundle_dir: str | Path) -> str:
     return f"{card['name']}:{card['version']}"
 
 
-def is_registered(tag: str, model_store=None) -> bool:
+def is_registered(tag: str) -> bool:
     """Whether exactly this name:version is in the store (the store's get also matches prefixes)."""
-    store_kwargs = {} if model_store is None else {"_model_store": model_store}
     try:
-        return str(bentoml.models.get(tag, **store_kwargs).tag) == tag
+        return str(bentoml.models.get(tag).tag) == tag
     except NotFound:
         return False
 
@@ -57,35 +56,25 @@ def store_metadata(card: dict) -> dict:
     return {key: value for key, value in summary.items() if value is not None}  # store rejects None
 
 
-def register_bundle(bundle_dir: str | Path, *, if_missing: bool = False, model_store=None) -> dict:
-    """Copy the bundle into the store; returns {"tag", "path", "registered"}.
-
-    `model_store` (a bentoml ModelStore) targets a store other than $BENTOML_HOME's, e.g. in tests.
-    """
+def register_bundle(bundle_dir: str | Path, *, if_missing: bool = False) -> dict:
+    """Copy the bundle into the store; returns {"tag", "path", "registered"}."""
     bundle = Path(bundle_dir)
     missing = [name for name in BUNDLE_FILES if not (bundle / name).is_file()]
     if missing:
         raise RegisterError(f"{bundle} is not a model bundle: missing {', '.join(missing)}")
     tag = bundle_tag(bundle)
-    store_kwargs = {} if model_store is None else {"_model_store": model_store}
-    if is_registered(tag, model_store):
+    if is_registered(tag):
         if if_missing:
-            return {
-                "tag": tag,
-                "path": bentoml.models.get(tag, **store_kwargs).path,
-                "registered": False,
-            }
+            return {"tag": tag, "path": bentoml.models.get(tag).path, "registered": False}
         raise RegisterError(f"{tag} is already in the model store; a version is never overwritten")
     card = read_card(bundle)
     # Loading and scoring once proves the files belong together before the store serves them.
     SentimentModel.load(bundle, intra_op_threads=1).predict(["확인"])
     labels = {"task": "sentiment", "language": "ko", "classes": "-".join(card["labels"])}
-    with bentoml.models.create(
-        tag, labels=labels, metadata=store_metadata(card), **store_kwargs
-    ) as ref:
+    with bentoml.models.create(tag, labels=labels, metadata=store_metadata(card)) as ref:
         shutil.copytree(bundle, ref.path, dirs_exist_ok=True)
     log.info("registered %s from %s", tag, bundle)
-    return {"tag": tag, "path": bentoml.models.get(tag, **store_kwargs).path, "registered": True}
+    return {"tag": tag, "path": bentoml.models.get(tag).path, "registered": True}
 
 
 def main(argv: list[str] | None = None) -> int:

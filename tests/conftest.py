@@ -1,6 +1,11 @@
-"""Fixtures shared by every part's tests: the throwaway PostgreSQL cluster."""
+"""Fixtures shared by every part's tests: the throwaway PostgreSQL cluster, the tiny model."""
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -23,3 +28,64 @@ def postgres() -> Iterator[ThrowawayPostgres]:
 @pytest.fixture(scope="session")
 def postgres_url(postgres: ThrowawayPostgres) -> str:
     return postgres.url
+
+
+# The tiny model: a small BERT built on the fly and pushed through the real build pipeline. Heavy
+# imports (torch, optimum) happen inside the fixtures, so only tests that use them pay for them.
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Hugging Face checkpoint dir: tiny BertForSequenceClassification (negative/neutral/positive)
+    with its WordPiece tokenizer, fitted for a few steps on scripts.tiny_model.SAMPLE_REVIEWS."""
+    from scripts.tiny_model import build_tiny_checkpoint
+
+    return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny-checkpoint"))
+
+
+@pytest.fixture(scope="session")
+def tiny_reviews(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A gzip'd review TSV (the project's columns) of the sample reviews, used as dev data."""
+    from scripts.tiny_model import write_sample_reviews
+
+    return write_sample_reviews(tmp_path_factory.mktemp("tiny-data") / "dev.tsv.gz", copies=2)
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(
+    tiny_checkpoint: Path, tiny_reviews: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """tiny_checkpoint through scripts.build_model (export → quantize → gate → bundle dir);
+    not registered. Its card names it korean-sentiment:<version>."""
+    from scripts.build_model import BuildOptions, build
+
+    out = tmp_path_factory.mktemp("tiny-bundle") / "korean-sentiment"
+    options = BuildOptions(
+        source=str(tiny_checkpoint), out=out, dev=tiny_reviews, register=False, latency_texts=20
+    )
+    build(options)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_bentoml_home(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A BENTOML_HOME whose model store holds tiny_bundle, registered by scripts.register_bundle."""
+    home = tmp_path_factory.mktemp("bentoml-home")
+    env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
+    registered = subprocess.run(
+        [sys.executable, "-m", "scripts.register_bundle", str(tiny_bundle)],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if registered.returncode != 0:
+        pytest.fail(f"registering the tiny bundle failed:\n{registered.stderr}")
+    return home
+
+
+@pytest.fixture(scope="session")
+def tiny_model_tag(tiny_bundle: Path, tiny_bentoml_home: Path) -> str:
+    """tiny_bundle's tag in tiny_bentoml_home's store, e.g. korean-sentiment:20261121-ab12cd."""
+    card = json.loads((tiny_bundle / "card.json").read_text(encoding="utf-8"))
+    return f"{card['name']}:{card['version']}"

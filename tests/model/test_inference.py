@@ -1,0 +1,151 @@
+"""The inference module on the tiny bundle: order, bucketing, truncation, labels and positivity."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from model_service.inference import (
+    LABELS,
+    MAX_SUB_BATCH,
+    MAX_SUB_BATCH_TOKENS,
+    SentimentModel,
+    available_cores,
+    decide,
+    label_probabilities,
+    positivity,
+    sub_batches,
+)
+from scripts.tiny_model import SAMPLE_REVIEWS
+
+
+@pytest.fixture(scope="module")
+def model(tiny_bundle) -> SentimentModel:
+    return SentimentModel.load(tiny_bundle)
+
+
+def varied_texts(count: int) -> list[str]:
+    """Sample reviews glued together into texts of many different lengths."""
+    texts = [text for text, _ in SAMPLE_REVIEWS]
+    return [" ".join(texts[i % len(texts) : i % len(texts) + 1 + i % 5]) for i in range(count)]
+
+
+def test_predictions_come_back_in_input_order(model):
+    texts = varied_texts(150)
+    batched = model.predict(texts)
+    reversed_batch = model.predict(texts[::-1])
+    assert len(batched) == len(texts)
+    assert [p.label for p in reversed_batch[::-1]] == [p.label for p in batched]
+    assert [p.positivity for p in reversed_batch[::-1]] == pytest.approx(
+        [p.positivity for p in batched], abs=0.05
+    )
+
+
+@pytest.fixture(scope="module")
+def fp32_model(tiny_bundle, tiny_checkpoint, tmp_path_factory) -> SentimentModel:
+    """The tiny bundle with its INT8 model swapped for the FP32 export of the same checkpoint."""
+    from scripts.build_model import export_fp32
+
+    bundle = tmp_path_factory.mktemp("fp32") / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    exported = export_fp32(str(tiny_checkpoint), tmp_path_factory.mktemp("fp32-export"))
+    shutil.copyfile(exported, bundle / "model.onnx")
+    return SentimentModel.load(bundle)
+
+
+# More than one sub-batch, lengths from 3 tokens to past max_tokens.
+BUCKETED_TEXTS = [*varied_texts(150), "영화 " * 200]
+
+
+def test_length_buckets_give_the_same_results_as_one_text_at_a_time(fp32_model):
+    batched, _ = fp32_model.probabilities(BUCKETED_TEXTS)
+    alone = np.concatenate([fp32_model.probabilities([text])[0] for text in BUCKETED_TEXTS])
+    np.testing.assert_allclose(batched, alone, rtol=0, atol=1e-5)
+
+
+def test_int8_buckets_agree_with_one_text_at_a_time(model):
+    batched = model.predict(BUCKETED_TEXTS)
+    alone = [model.predict([text])[0] for text in BUCKETED_TEXTS]
+    assert [p.label for p in batched] == [p.label for p in alone]
+    # Dynamic INT8 quantises activations per tensor, so a batch's rows share one scale:
+    # results match up to that rounding, not bit for bit (the FP32 test above is exact).
+    for together, single in zip(batched, alone, strict=True):
+        assert together.positivity == pytest.approx(single.positivity, abs=0.05)
+
+
+def test_sub_batches_cover_every_text_once_within_the_limits():
+    lengths = np.array([3, 64, 5, 64, 12, 40, 7, 3, 64, 30] * 30)
+    batches = sub_batches(lengths)
+    flat = np.concatenate(batches)
+    assert sorted(flat.tolist()) == list(range(len(lengths)))
+    assert np.all(np.diff(lengths[flat]) >= 0)  # sorted by token count across buckets
+    for batch in batches:
+        assert len(batch) <= MAX_SUB_BATCH
+        assert len(batch) * lengths[batch].max() <= MAX_SUB_BATCH_TOKENS
+
+
+def test_long_text_is_truncated_and_flagged(model):
+    short, long = model.predict(["재밌어요", "정말 재밌는 영화였어요 " * 50])
+    assert not short.truncated
+    assert long.truncated
+    assert long.label in LABELS
+
+
+def test_probabilities_sum_to_one_and_positivity_follows_them(model):
+    for prediction in model.predict(varied_texts(40)):
+        probs = prediction.probabilities
+        assert set(probs) == set(LABELS)
+        assert sum(probs.values()) == pytest.approx(1.0, abs=1e-6)
+        assert prediction.positivity == pytest.approx(probs["positive"] + 0.5 * probs["neutral"])
+        assert prediction.confidence == pytest.approx(probs[prediction.label])
+        assert prediction.label == max(probs, key=probs.get)
+        assert prediction.model == model.model_tag
+
+
+def test_the_tiny_model_reads_its_sample_reviews(model):
+    expected = {"negative": range(1, 5), "neutral": range(5, 9), "positive": range(9, 11)}
+    predictions = model.predict([text for text, _ in SAMPLE_REVIEWS])
+    right = [
+        p.label
+        for p, (_, rating) in zip(predictions, SAMPLE_REVIEWS, strict=True)
+        if rating in expected[p.label]
+    ]
+    assert len(right) >= 0.9 * len(SAMPLE_REVIEWS)
+
+
+def test_empty_input_and_to_dict(model):
+    assert model.predict([]) == []
+    body = model.predict(["최고"])[0].to_dict()
+    assert set(body) == {"label", "confidence", "probabilities", "positivity", "model", "truncated"}
+
+
+def test_threads_default_to_the_cores_this_process_has(tiny_bundle):
+    default = SentimentModel.load(tiny_bundle)
+    pinned = SentimentModel.load(tiny_bundle, intra_op_threads=1, model_tag="korean-sentiment:x")
+    assert default._session.get_session_options().intra_op_num_threads == available_cores()
+    assert pinned._session.get_session_options().intra_op_num_threads == 1
+    assert pinned.predict(["좋다"])[0].model == "korean-sentiment:x"
+
+
+def test_two_class_probabilities_put_neutral_at_zero():
+    logits = np.array([[2.0, 0.0], [0.0, 3.0], [0.1, 0.0]])
+    probs = label_probabilities(logits, ["negative", "positive"])
+    assert probs[:, LABELS.index("neutral")].tolist() == [0.0, 0.0, 0.0]
+    assert probs.sum(axis=1) == pytest.approx([1.0, 1.0, 1.0])
+    # A label order other than the canonical one is followed, not assumed.
+    swapped = label_probabilities(logits, ["positive", "negative"])
+    assert swapped[:, LABELS.index("positive")] == pytest.approx(probs[:, LABELS.index("negative")])
+
+
+def test_two_class_neutral_threshold():
+    probs = np.array([[0.55, 0.0, 0.45], [0.1, 0.0, 0.9], [0.3, 0.0, 0.7]])
+    winner, confidence = decide(probs, neutral_threshold=0.7)
+    assert [LABELS[w] for w in winner] == ["neutral", "positive", "positive"]
+    assert confidence.tolist() == pytest.approx([0.55, 0.9, 0.7])  # the winning class's probability
+    three_class, _ = decide(probs, neutral_threshold=None)
+    assert [LABELS[w] for w in three_class] == ["negative", "positive", "positive"]
+
+
+def test_positivity_averages_positive_and_half_neutral():
+    probs = np.array([[0.2, 0.4, 0.4], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    assert positivity(probs).tolist() == pytest.approx([0.6, 0.0, 0.5])
