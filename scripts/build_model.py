@@ -68,7 +68,8 @@ class BuildOptions:
 
 def label_map(id2label: dict[int, str], labels: Sequence[str] | None) -> list[str]:
     """Logit index → label: the config's names when they are ours, else `labels`; never guessed."""
-    named = [str(id2label[i]).strip().lower() for i in sorted(id2label)]
+    given = [str(id2label[i]).strip() for i in sorted(id2label)]
+    named = [name.lower() for name in given]
     if sorted(named) in (sorted(LABELS), sorted(TWO_CLASS)):
         if labels is not None and list(labels) != named:
             raise BuildRefused(
@@ -77,10 +78,11 @@ def label_map(id2label: dict[int, str], labels: Sequence[str] | None) -> list[st
             )
         return named
     if labels is None:
+        example = ",".join(TWO_CLASS if len(given) == 2 else LABELS)
         raise BuildRefused(
-            f"the checkpoint's config names its {len(named)} classes {', '.join(named)}, not "
+            f"the checkpoint's config names its {len(given)} classes {', '.join(given)}, not "
             "negative/neutral/positive, and labels are never guessed: pass --labels with one name "
-            "per logit in index order, e.g. --labels negative,positive"
+            f"per logit in index order, e.g. --labels {example}"
         )
     labels = [label.strip().lower() for label in labels]
     if len(labels) != len(named):

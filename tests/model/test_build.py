@@ -1,0 +1,234 @@
+"""The build pipeline on a tiny model: export → quantize → gate → bundle → register → evaluate."""
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from model_service.inference import SentimentModel
+from scripts import build_model
+from scripts.build_model import BuildOptions, BuildRefused, build, choose_preset, cpu_flags
+from scripts.evaluate import gold_labels, score
+from scripts.reviews_data import read_reviews
+from scripts.tiny_model import build_tiny_checkpoint
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_script(module: str, *args: str, bentoml_home: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "BENTOML_HOME": str(bentoml_home), "BENTOML_DO_NOT_TRACK": "true"}
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def tip_the_scales(model_path: Path) -> None:
+    """Corrupt a model the way a bad quantization would: one class's bias pushed far up."""
+    model = onnx.load(model_path)
+    bias = next(t for t in model.graph.initializer if t.name == "classifier.bias")
+    values = numpy_helper.to_array(bias).copy()
+    values[0] += 50.0
+    bias.CopyFrom(numpy_helper.from_array(values, bias.name))
+    onnx.save(model, model_path)
+
+
+def test_the_bundle_holds_an_int8_model_and_its_card(tiny_bundle):
+    files = {path.name for path in tiny_bundle.iterdir()}
+    assert {"model.onnx", "tokenizer.json", "config.json", "card.json"} <= files
+    card = json.loads((tiny_bundle / "card.json").read_text())
+    assert card["labels"] == ["negative", "neutral", "positive"]
+    assert card["neutral_threshold"] is None
+    assert card["quantization"]["preset"] == choose_preset()
+    assert card["parity"]["passed"] and not card["parity"]["forced"]
+    assert card["parity"]["agreement"] >= 0.99
+    assert card["size_bytes"]["int8"] < card["size_bytes"]["fp32"]
+    assert card["latency_ms"]["fp32_median_ms"] > 0 and card["latency_ms"]["int8_median_ms"] > 0
+    graph = onnx.load(tiny_bundle / "model.onnx").graph
+    assert {"MatMulInteger", "DynamicQuantizeLinear"} <= {node.op_type for node in graph.node}
+
+
+def test_the_preset_follows_the_cpu_flags(monkeypatch):
+    monkeypatch.setattr(build_model.platform, "machine", lambda: "x86_64")
+    for flags, preset in [
+        ({"avx2", "avx512f", "avx512_vnni"}, "avx512_vnni"),
+        ({"avx2", "avx512f"}, "avx512"),
+        ({"avx2"}, "avx2"),
+    ]:
+        monkeypatch.setattr(build_model, "cpu_flags", lambda flags=flags: flags)
+        assert choose_preset() == preset
+    assert choose_preset("avx2") == "avx2"
+    reduced = build_model.quantization_config("avx2", per_channel=False)
+    assert reduced.reduce_range  # no VNNI: 7-bit weights against saturation
+    assert not build_model.quantization_config("avx512_vnni", per_channel=False).reduce_range
+
+
+def test_this_machine_reports_its_cpu_flags():
+    assert cpu_flags(), "/proc/cpuinfo gave no flags"
+
+
+def test_gate_refuses_an_int8_model_that_disagrees(
+    tiny_bundle, tiny_checkpoint, tiny_reviews, tmp_path
+):
+    """The real gate code on a real (tampered) INT8 model: it refuses; --force records it."""
+    import shutil
+
+    tampered = tmp_path / "tampered"
+    shutil.copytree(tiny_bundle, tampered)
+    tip_the_scales(tampered / "model.onnx")
+    reviews = read_reviews(tiny_reviews)
+    texts, gold = [r.text for r in reviews], gold_labels(reviews)
+    honest = score(SentimentModel.load(tiny_bundle), texts, progress=False).probabilities
+    broken = score(SentimentModel.load(tampered), texts, progress=False).probabilities
+    parity = build_model.parity_report(
+        gold, honest, broken, None, min_agreement=0.99, max_accuracy_drop=0.005
+    )
+    assert not parity["passed"]
+    with pytest.raises(BuildRefused, match="agreement"):
+        build_model.enforce_parity(parity, force=False)
+    assert build_model.enforce_parity(parity, force=True)["forced"]
+    same = build_model.parity_report(
+        gold, honest, honest, None, min_agreement=0.99, max_accuracy_drop=0.005
+    )
+    assert same["passed"] and same["agreement"] == 1.0
+
+
+def test_build_refuses_a_bad_quantization_and_writes_nothing(
+    tiny_checkpoint, tiny_reviews, tmp_path, monkeypatch
+):
+    real_quantize = build_model.quantize
+
+    def bad_quantize(*args, **kwargs):
+        path, settings = real_quantize(*args, **kwargs)
+        tip_the_scales(path)
+        return path, settings
+
+    monkeypatch.setattr(build_model, "quantize", bad_quantize)
+    out = tmp_path / "bundle"
+    options = BuildOptions(
+        source=str(tiny_checkpoint), out=out, dev=tiny_reviews, register=False, latency_texts=5
+    )
+    with pytest.raises(BuildRefused, match=r"build refused: INT8 disagrees with FP32"):
+        build(options)
+    assert not out.exists()
+
+    options.force = True
+    result = build(options)
+    card = json.loads((out / "card.json").read_text())
+    assert card["parity"]["forced"] and not card["parity"]["passed"]
+    assert result["parity"]["forced"]
+
+
+def test_generic_labels_without_labels_flag_are_refused(tmp_path, caplog):
+    checkpoint = build_tiny_checkpoint(
+        tmp_path / "generic", ["negative", "positive"], generic_labels=True, train_steps=1
+    )
+    with caplog.at_level(logging.ERROR, logger="build_model"):
+        code = build_model.main(["--source", str(checkpoint), "--no-register"])
+    assert code == 2
+    assert "LABEL_0, LABEL_1" in caplog.text and "--labels negative,positive" in caplog.text
+    assert "never guessed" in caplog.text
+
+
+def test_label_map_checks(tmp_path):
+    ours = {0: "negative", 1: "neutral", 2: "positive"}
+    assert build_model.label_map(ours, None) == ["negative", "neutral", "positive"]
+    assert build_model.label_map({0: "NEGATIVE", 1: "Positive"}, None) == ["negative", "positive"]
+    with pytest.raises(BuildRefused, match="contradicts"):
+        build_model.label_map(ours, ["positive", "neutral", "negative"])
+    with pytest.raises(BuildRefused, match="2 logits"):
+        build_model.label_map({0: "LABEL_0", 1: "LABEL_1"}, ["negative", "neutral", "positive"])
+    with pytest.raises(BuildRefused, match="in some order"):
+        build_model.label_map({0: "LABEL_0", 1: "LABEL_1"}, ["bad", "good"])
+
+
+def test_two_class_checkpoint_with_labels_gets_a_neutral_threshold(tiny_reviews, tmp_path):
+    checkpoint = build_tiny_checkpoint(
+        tmp_path / "two-class", ["negative", "positive"], generic_labels=True
+    )
+    out = tmp_path / "bundle"
+    build(
+        BuildOptions(
+            source=str(checkpoint),
+            out=out,
+            dev=tiny_reviews,
+            labels=["negative", "positive"],
+            register=False,
+            latency_texts=5,
+        )
+    )
+    card = json.loads((out / "card.json").read_text())
+    assert card["labels"] == ["negative", "positive"]
+    assert 0.5 <= card["neutral_threshold"] < 1.0
+    assert card["neutral_threshold_from"].startswith("tuned")
+    assert json.loads((out / "config.json").read_text())["id2label"] == {
+        "0": "negative",
+        "1": "positive",
+    }
+    model = SentimentModel.load(out)
+    texts = [r.text for r in read_reviews(tiny_reviews)]
+    for prediction in model.predict(texts):
+        probs = prediction.probabilities
+        assert probs["neutral"] == 0.0
+        leaning = max(probs["negative"], probs["positive"])
+        assert (prediction.label == "neutral") == (leaning < card["neutral_threshold"])
+        assert prediction.confidence == pytest.approx(leaning)
+
+
+def test_register_then_evaluate_by_store_tag(
+    tiny_bentoml_home, tiny_model_tag, tiny_bundle, tiny_reviews
+):
+    again = run_script(
+        "scripts.register_bundle", str(tiny_bundle), "--if-missing", bentoml_home=tiny_bentoml_home
+    )
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout) | {"path": None} == {
+        "tag": tiny_model_tag,
+        "path": None,
+        "registered": False,
+    }
+    refused = run_script(
+        "scripts.register_bundle", str(tiny_bundle), bentoml_home=tiny_bentoml_home
+    )
+    assert refused.returncode == 1 and "never overwritten" in refused.stderr
+    stored = tiny_bentoml_home / "models" / tiny_model_tag.replace(":", "/")
+    assert (stored / "model.onnx").read_bytes() == (tiny_bundle / "model.onnx").read_bytes()
+
+    evaluated = run_script(
+        "scripts.evaluate",
+        "--model",
+        "korean-sentiment:latest",
+        "--model",
+        str(tiny_bundle),
+        "--data",
+        str(tiny_reviews),
+        "--json",
+        bentoml_home=tiny_bentoml_home,
+    )
+    assert evaluated.returncode == 0, evaluated.stderr
+    report = json.loads(evaluated.stdout)
+    first, second = report["models"]
+    assert first["model"] == tiny_model_tag  # "latest" resolved to the registered version
+    assert report["agreement"] == 1.0  # the same files, from the store and from the directory
+    reviews = read_reviews(tiny_reviews)
+    model = SentimentModel.load(tiny_bundle)
+    served = [p.label for p in model.predict([r.text for r in reviews])]
+    assert first["n"] == len(reviews)
+    assert first["accuracy"] == pytest.approx(
+        np.mean([label == r.label for label, r in zip(served, reviews, strict=True)])
+    )
+    assert sum(map(sum, first["confusion_matrix"]["matrix"])) == len(reviews)
+    assert report["differences"]["macro_f1"] == pytest.approx(
+        second["macro_f1"] - first["macro_f1"]
+    )
