@@ -1,0 +1,206 @@
+"""The sentiment model over HTTP: a thin BentoML shell with adaptive batching around inference.py.
+
+POST /classify batches concurrent callers' texts into one ONNX run; POST /model describes the model.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import Annotated, Any, Literal
+
+import bentoml
+from bentoml.exceptions import ServiceUnavailable
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
+from starlette.responses import JSONResponse, Response
+
+from model_service.inference import SentimentModel, available_cores
+from model_service.settings import settings
+
+OVERLOADED = {
+    "error": "overloaded: the request could not be scheduled within the latency budget "
+    f"({settings.max_latency_ms} ms); retry later"
+}
+
+
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("text is empty or whitespace only")
+    return text
+
+
+ReviewText = Annotated[str, Field(max_length=settings.max_text_chars), AfterValidator(_not_blank)]
+
+
+class ClassifyRequest(bentoml.IODescriptor):
+    """One or more review texts to classify."""
+
+    texts: Annotated[
+        list[ReviewText], Field(min_length=1, max_length=settings.max_texts_per_request)
+    ]
+
+
+class PredictionBody(BaseModel):
+    label: Literal["negative", "neutral", "positive"]
+    confidence: float
+    probabilities: dict[str, float]
+    positivity: float
+    model: str
+    truncated: bool
+
+
+class ClassifyResponse(bentoml.IODescriptor):
+    """One prediction per text, in the order the texts were sent."""
+
+    predictions: list[PredictionBody]
+
+    @classmethod
+    async def to_http_response(cls, obj: Any, serde: Any) -> Response:
+        # A batchable API hands each caller its own slice of the batch's output (a list of
+        # prediction dicts); wrapping it here keeps the body an object that can grow fields.
+        return JSONResponse({"predictions": obj})
+
+
+class BearerTokenMiddleware:
+    """Answers 401 on the given paths unless the request carries `Authorization: Bearer <token>`.
+
+    Only the API routes are guarded: probes and Prometheus must reach /livez, /readyz, /metrics.
+    """
+
+    def __init__(self, app: Any, token: str, protected_paths: frozenset[str]) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+        self.protected_paths = protected_paths
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].rstrip("/") in self.protected_paths:
+            sent = dict(scope["headers"]).get(b"authorization", b"")
+            if not hmac.compare_digest(sent, self.expected):
+                response = JSONResponse(
+                    {"error": "missing or wrong bearer token (Authorization: Bearer <token>)"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class OverloadMessageMiddleware:
+    """Replaces the body of the batcher's 503 with one that says what happened.
+
+    BentoML answers a request the batcher dropped (its latency budget would be exceeded) with
+    "An unexpected error has occurred, please check the server log."; callers should read that
+    the service is overloaded and that a retry later is the remedy.
+    """
+
+    def __init__(self, app: Any, paths: frozenset[str]) -> None:
+        self.app = app
+        self.paths = paths
+        self.body = json.dumps(OVERLOADED).encode()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] not in self.paths:
+            await self.app(scope, receive, send)
+            return
+        replaced = False
+
+        async def send_replacing_503(message: dict) -> None:
+            nonlocal replaced
+            if message["type"] == "http.response.start" and message["status"] == 503:
+                replaced = True
+                headers = [
+                    (b"content-type", b"application/json"),
+                    (b"retry-after", b"1"),
+                    (b"content-length", str(len(self.body)).encode()),
+                ]
+                await send({"type": "http.response.start", "status": 503, "headers": headers})
+                await send({"type": "http.response.body", "body": self.body})
+            elif not replaced:
+                await send(message)
+
+        await self.app(scope, receive, send_replacing_503)
+
+
+class _ExpectedErrorsFilter(logging.Filter):
+    """Drops BentoML's ERROR-with-traceback for requests answered 400 (bad body) or 503 (overload).
+
+    Both are answered with their reason; logging each as a server error would flood the log exactly
+    when a client misbehaves or the service is overloaded. /metrics counts them by status code.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, ValidationError | ServiceUnavailable)
+
+
+logging.getLogger("bentoml._internal.server.http_app").addFilter(_ExpectedErrorsFilter())
+
+
+@bentoml.service(
+    workers=settings.workers,
+    traffic={"timeout": settings.timeout_s, "max_concurrency": settings.max_concurrency},
+    logging={"access": {"enabled": settings.access_log}},
+)
+class SentimentService:
+    """Korean movie-review sentiment from an INT8 ONNX bundle in the BentoML model store."""
+
+    # Declared on the class so that `bentoml build` packages this model with the service.
+    bundle = bentoml.models.BentoModel(settings.model_tag)
+
+    def __init__(self) -> None:
+        self.ready = False
+        stored = self.bundle
+        self.intra_op_threads = settings.onnx_threads(available_cores())
+        self.model = SentimentModel.load(
+            stored.path, model_tag=str(stored.tag), intra_op_threads=self.intra_op_threads
+        )
+        self.model.warm_up()
+        self.ready = True
+
+    def __is_ready__(self) -> bool:
+        return self.ready
+
+    @bentoml.api(
+        batchable=True,
+        batch_dim=0,
+        max_batch_size=settings.max_batch_size,
+        max_latency_ms=settings.max_latency_ms,
+        input_spec=ClassifyRequest,
+        output_spec=ClassifyResponse,
+    )
+    def classify(self, texts: list[str]) -> list[dict[str, Any]]:
+        """Classify review texts: one prediction each, in input order.
+
+        Concurrent callers' texts arrive here concatenated into one batch; BentoML splits the
+        returned list back by caller, so the output must stay aligned with `texts`.
+        """
+        return [prediction.to_dict() for prediction in self.model.predict(texts)]
+
+    @bentoml.api(route="/model")
+    async def describe(self) -> dict[str, Any]:
+        """The served model: its tag, label map, card figures and the request limits."""
+        return {
+            "model": self.model.model_tag,
+            "labels": self.model.labels,
+            "neutral_threshold": self.model.neutral_threshold,
+            "max_tokens": self.model.max_tokens,
+            "max_texts_per_request": settings.max_texts_per_request,
+            "max_text_chars": settings.max_text_chars,
+            "max_batch_size": settings.max_batch_size,
+            "max_latency_ms": settings.max_latency_ms,
+            "workers": settings.workers,
+            "intra_op_threads": self.intra_op_threads,
+            "card": self.model.card,
+        }
+
+
+API_PATHS = frozenset(api.route for api in SentimentService.apis.values())
+SentimentService.add_asgi_middleware(OverloadMessageMiddleware, paths=API_PATHS)
+if settings.token is not None:
+    SentimentService.add_asgi_middleware(
+        BearerTokenMiddleware,
+        token=settings.token.get_secret_value(),
+        protected_paths=API_PATHS,
+    )
