@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.model_service import ModelServiceProcess
 from tests.support.postgres import ThrowawayPostgres
 
 
@@ -89,3 +90,11 @@ def tiny_model_tag(tiny_bundle: Path, tiny_bentoml_home: Path) -> str:
     """tiny_bundle's tag in tiny_bentoml_home's store, e.g. korean-sentiment:20261121-ab12cd."""
     card = json.loads((tiny_bundle / "card.json").read_text(encoding="utf-8"))
     return f"{card['name']}:{card['version']}"
+
+
+@pytest.fixture(scope="session")
+def model_service_url(tiny_bentoml_home: Path, tiny_model_tag: str) -> Iterator[str]:
+    """A real `bentoml serve` of the model service with the tiny model, open (no token);
+    stopped at the end of the run, pass or fail."""
+    with ModelServiceProcess(tiny_bentoml_home, tiny_model_tag) as service:
+        yield service.url
