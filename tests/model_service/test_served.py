@@ -1,0 +1,171 @@
+"""The model service as it runs: a real `bentoml serve` subprocess on loopback, tiny model."""
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from scripts.tiny_model import SAMPLE_REVIEWS
+from tests.model_service.bad_inputs import BAD_INPUTS, BadInput
+from tests.support.model_service import ModelServiceProcess
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "test-token"
+# Dynamic INT8 quantization scales activations over each ONNX run, so a text's probabilities move
+# by about 1e-4 with the texts it is batched with; labels and flags must not move at all.
+PROBABILITY_TOLERANCE = 1e-3
+
+
+def _reviews(count: int = 64) -> list[str]:
+    """Distinct reviews of many lengths; every 16th runs past the tiny model's max tokens."""
+    texts = [text for text, _ in SAMPLE_REVIEWS]
+    reviews = []
+    for i in range(count):
+        pair = f"{texts[i % len(texts)]} {texts[(i // len(texts) + 5) % len(texts)]}"
+        reviews.append(" ".join([pair] * (12 if i % 16 == 0 else 1 + i % 4)))
+    return reviews
+
+
+def _classify(url: str, texts: list[str], headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.post(f"{url}/classify", json={"texts": texts}, headers=headers, timeout=30)
+
+
+async def _post_concurrently(url: str, bodies: list[dict]) -> list[httpx.Response]:
+    """All bodies to /classify at once, over connections opened beforehand so they land together."""
+    limits = httpx.Limits(max_connections=len(bodies), max_keepalive_connections=len(bodies))
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        await asyncio.gather(*(client.get("/livez") for _ in bodies))
+        return await asyncio.gather(*(client.post("/classify", json=body) for body in bodies))
+
+
+def _single_text_bursts(url: str, texts: list[str]) -> list[httpx.Response]:
+    return asyncio.run(_post_concurrently(url, [{"texts": [text]} for text in texts]))
+
+
+def _batches(url: str) -> tuple[float, float]:
+    """(batches run, batches of more than one request) for /classify, from /metrics."""
+    metrics = httpx.get(f"{url}/metrics", timeout=10).text
+    total = single = 0.0
+    for family in text_string_to_metric_families(metrics):
+        if family.name != "bentoml_service_adaptive_batch_size":
+            continue
+        for sample in family.samples:
+            if sample.labels.get("method_name") != "classify":
+                continue
+            if sample.name.endswith("_count"):
+                total += sample.value
+            elif sample.name.endswith("_bucket") and float(sample.labels["le"]) == 1.0:
+                single += sample.value
+    return total, total - single
+
+
+def _assert_same_answer(got: dict, expected: dict) -> None:
+    assert (got["label"], got["truncated"], got["model"]) == (
+        expected["label"],
+        expected["truncated"],
+        expected["model"],
+    )
+    expected_probabilities = pytest.approx(expected["probabilities"], abs=PROBABILITY_TOLERANCE)
+    assert got["probabilities"] == expected_probabilities
+
+
+def test_concurrent_single_texts_are_batched_and_answered_as_alone(model_service_url: str) -> None:
+    reviews = _reviews()
+    # One at a time, each request is a batch of its own: the unbatched answers.
+    alone = [_classify(model_service_url, [text]).json()["predictions"][0] for text in reviews]
+    assert any(answer["truncated"] for answer in alone)
+    _, larger_before = _batches(model_service_url)
+
+    responses = _single_text_bursts(model_service_url, reviews)
+
+    assert [response.status_code for response in responses] == [200] * len(reviews)
+    for response, expected in zip(responses, alone, strict=True):
+        (got,) = response.json()["predictions"]
+        _assert_same_answer(got, expected)
+    _, larger_after = _batches(model_service_url)
+    assert larger_after > larger_before, "no batch of more than one request was formed"
+
+
+def test_a_list_is_answered_in_order_as_its_texts_alone(model_service_url: str) -> None:
+    reviews = _reviews(12)
+    alone = [_classify(model_service_url, [text]).json()["predictions"][0] for text in reviews]
+    together = _classify(model_service_url, reviews).json()["predictions"]
+    assert len(together) == len(reviews)
+    for got, expected in zip(together, alone, strict=True):
+        _assert_same_answer(got, expected)
+
+
+@pytest.mark.parametrize("bad", BAD_INPUTS, ids=lambda bad: bad.name)
+def test_bad_input_gets_its_4xx(model_service_url: str, bad: BadInput) -> None:
+    response = httpx.post(
+        f"{model_service_url}/classify",
+        content=bad.body.encode(),
+        headers={"Content-Type": bad.content_type},
+        timeout=30,
+    )
+    assert response.status_code == bad.status
+    assert bad.message in json.dumps(response.json(), ensure_ascii=False)
+
+
+def test_health_metrics_and_model_endpoints(model_service_url: str, tiny_model_tag: str) -> None:
+    assert httpx.get(f"{model_service_url}/livez").status_code == 200
+    assert httpx.get(f"{model_service_url}/readyz").status_code == 200
+    assert "bentoml_service_adaptive_batch_size" in httpx.get(f"{model_service_url}/metrics").text
+    described = httpx.post(f"{model_service_url}/model", timeout=30).json()
+    assert described["model"] == tiny_model_tag
+
+
+@pytest.fixture(scope="module")
+def guarded_url(tiny_bentoml_home: Path, tiny_model_tag: str) -> Iterator[str]:
+    env = {"MODEL_SERVICE_TOKEN": TOKEN}
+    with ModelServiceProcess(tiny_bentoml_home, tiny_model_tag, env=env) as service:
+        yield service.url
+
+
+@pytest.mark.parametrize("path", ["/classify", "/model"])
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong", TOKEN])
+def test_token_is_required_when_set(guarded_url: str, path: str, authorization: str | None) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    response = httpx.post(f"{guarded_url}{path}", json={"texts": ["좋다"]}, headers=headers)
+    assert response.status_code == 401
+    assert "bearer token" in response.json()["error"]
+
+
+@pytest.mark.parametrize("path", ["/classify", "/model"])
+def test_the_right_token_is_let_in(guarded_url: str, path: str) -> None:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    response = httpx.post(f"{guarded_url}{path}", json={"texts": ["좋다"]}, headers=headers)
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/livez", "/readyz", "/metrics"])
+def test_health_and_metrics_need_no_token(guarded_url: str, path: str) -> None:
+    assert httpx.get(f"{guarded_url}{path}").status_code == 200
+
+
+def test_too_many_requests_in_flight_get_429(tiny_bentoml_home: Path, tiny_model_tag: str) -> None:
+    env = {"MODEL_SERVICE_MAX_CONCURRENCY": "2"}
+    with ModelServiceProcess(tiny_bentoml_home, tiny_model_tag, env=env) as service:
+        responses = _single_text_bursts(service.url, _reviews(32))
+    statuses = {response.status_code for response in responses}
+    assert statuses == {200, 429}
+    refused = next(response for response in responses if response.status_code == 429)
+    assert refused.json() == {"error": "Too many requests"}
+
+
+def test_requests_past_the_latency_budget_get_503(
+    tiny_bentoml_home: Path, tiny_model_tag: str
+) -> None:
+    env = {"MODEL_SERVICE_MAX_LATENCY_MS": "1"}
+    with ModelServiceProcess(tiny_bentoml_home, tiny_model_tag, env=env) as service:
+        responses = _single_text_bursts(service.url, _reviews(64))
+    assert {response.status_code for response in responses} <= {200, 503}
+    dropped = [response for response in responses if response.status_code == 503]
+    assert dropped, "a 1 ms budget should drop queued requests"
+    assert dropped[0].json()["error"].startswith("overloaded")
+    assert dropped[0].headers["Retry-After"] == "1"
