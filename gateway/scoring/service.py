@@ -47,28 +47,32 @@ def _claim(
 ) -> list[ClaimedReview]:
     claim = new_claim(lease_s)
     claimable = and_(condition, _unclaimed(utcnow()))
-    # SKIP LOCKED (PostgreSQL) lets concurrent scorers take disjoint batches without waiting;
-    # repeating the condition in the UPDATE keeps a row another scorer just claimed out of ours.
-    candidates = (
+    # SKIP LOCKED (PostgreSQL) lets concurrent scorers take disjoint batches without waiting. It is
+    # a statement of its own: as a subquery of the UPDATE the planner may rescan it and claim more.
+    candidates = session.scalars(
         select(Review.id)
         .where(claimable)
         .order_by(Review.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
-    )
-    session.execute(
+    ).all()
+    if not candidates:
+        session.commit()
+        return []
+    # Repeating the condition keeps out a row another scorer claimed meanwhile (SQLite has no
+    # row locks; it serialises the UPDATEs instead).
+    claimed = session.execute(
         update(Review)
-        .where(Review.id.in_(candidates.scalar_subquery()), claimable)
+        .where(Review.id.in_(candidates), claimable)
         .values(claim_token=claim.token, claimed_until=claim.until)
+        .returning(Review.id, Review.content)
         .execution_options(synchronize_session=False)
-    )
+    ).all()
     session.commit()
-    rows = session.execute(
-        select(Review.id, Review.content)
-        .where(Review.claim_token == claim.token)
-        .order_by(Review.id)
+    return sorted(
+        (ClaimedReview(id=row.id, content=row.content, claim_token=claim.token) for row in claimed),
+        key=lambda review: review.id,
     )
-    return [ClaimedReview(id=row.id, content=row.content, claim_token=claim.token) for row in rows]
 
 
 def claim_pending(*, session: Session, limit: int, lease_s: float) -> list[ClaimedReview]:
