@@ -1,9 +1,10 @@
 """Gateway configuration from environment variables: one `Settings`, one module-level `settings`."""
 
-from typing import Self
+import re
+from typing import Annotated, Self
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -42,6 +43,39 @@ class Settings(BaseSettings):
     scorer_lease_s: float = Field(default=60.0, gt=0)
     # A review the model service refuses (4xx) is retried this much later, not blocking others.
     scorer_reject_delay_s: float = Field(default=3600.0, gt=0)
+
+    # Once any key is set (comma-separated), writes (POST/PATCH/DELETE) need one of them, sent as
+    # `X-API-Key: <key>` or `Authorization: Bearer <key>`; reads stay open.
+    gateway_api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    # Browser origins (scheme://host[:port], comma-separated) whose pages may call the API.
+    gateway_cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    # Writes per client (its API key, else its address) per minute after a burst; 0: no limit.
+    gateway_write_rate_per_minute: float = Field(default=1200, ge=0)
+    gateway_write_burst: int = Field(default=300, ge=1)
+    # Larger request bodies get 413; a review's body stays under 32 KiB even with every
+    # character \u-escaped.
+    gateway_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    @field_validator("model_service_token", mode="before")
+    @classmethod
+    def _empty_token_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("gateway_api_keys", "gateway_cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("gateway_cors_origins")
+    @classmethod
+    def _explicit_origins(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        # A wildcard would let every site's pages write with a visitor's browser.
+        for origin in origins:
+            if not re.fullmatch(r"https?://[^/\s*]+", origin):
+                raise ValueError(f"an origin is scheme://host[:port], without '*': {origin!r}")
+        return origins
 
     @model_validator(mode="after")
     def _lease_outlives_a_model_call(self) -> Self:
