@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.gateway import GatewayProcess
 from tests.support.model_service import ModelServiceProcess
 from tests.support.postgres import ThrowawayPostgres
 
@@ -98,3 +99,11 @@ def model_service_url(tiny_bentoml_home: Path, tiny_model_tag: str) -> Iterator[
     stopped at the end of the run, pass or fail."""
     with ModelServiceProcess(tiny_bentoml_home, tiny_model_tag) as service:
         yield service.url
+
+
+@pytest.fixture(scope="session")
+def gateway_url(postgres: ThrowawayPostgres, model_service_url: str) -> Iterator[str]:
+    """A real gateway (`python -m gateway`) on its own PostgreSQL database, scoring through
+    model_service_url; stopped at the end of the run, pass or fail."""
+    with GatewayProcess(postgres.create_database("gateway"), model_service_url) as gateway:
+        yield gateway.url
