@@ -1,0 +1,145 @@
+"""Claims on reviews: disjoint between scorers, lapsing with their lease, stored all-or-nothing."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from gateway.reviews import service as review_service
+from gateway.reviews.models import Review
+from gateway.reviews.schemas import ReviewUpdate
+from gateway.scoring import service as scoring
+from gateway.scoring.client import Prediction
+from tests.gateway.factories import LEASE_S, add_pending, claim, predict
+
+
+def store(session_factory, claimed, predictions=None) -> int:
+    with session_factory() as session:
+        return scoring.store_predictions(
+            session=session, reviews=claimed, predictions=predictions or [predict()] * len(claimed)
+        )
+
+
+def reviews_by_id(session_factory) -> dict[int, Review]:
+    with session_factory() as session:
+        return {review.id: review for review in session.scalars(select(Review))}
+
+
+def test_claims_take_the_oldest_pending_reviews_once(session_factory):
+    ids = add_pending(session_factory, 5)
+
+    first, second, third = (
+        claim(session_factory, 3),
+        claim(session_factory, 3),
+        claim(session_factory),
+    )
+
+    assert [review.id for review in first] == ids[:3]
+    assert [review.id for review in second] == ids[3:]
+    assert third == []
+    assert first[0].content == "리뷰 번호 0"
+
+
+def test_stored_scores_end_the_claim_and_leave_the_queue(session_factory):
+    [review_id] = add_pending(session_factory, 1)
+    claimed = claim(session_factory)
+
+    assert store(session_factory, claimed, [predict("negative")]) == 1
+
+    review = reviews_by_id(session_factory)[review_id]
+    assert (review.status, review.sentiment_label, review.sentiment_score) == (
+        "scored",
+        "negative",
+        0.1,
+    )
+    assert review.positivity == 0.75
+    assert review.probabilities == {"negative": 0.1, "neutral": 0.3, "positive": 0.6}
+    assert review.sentiment_model == "korean-sentiment:new"
+    assert review.claim_token is None and review.scored_at is not None
+    assert claim(session_factory) == []
+
+
+def test_a_lapsed_claim_passes_to_another_scorer_and_the_late_write_is_dropped(session_factory):
+    add_pending(session_factory, 2)
+    stalled = claim(session_factory, lease_s=0.0)  # its lease lapses at once
+
+    taken_over = claim(session_factory)
+
+    assert [r.id for r in taken_over] == [r.id for r in stalled]
+    assert store(session_factory, stalled) == 0
+    assert store(session_factory, taken_over) == 2
+
+
+def test_released_reviews_are_free_again_now_or_after_the_delay(session_factory):
+    add_pending(session_factory, 2)
+    now_free, later_free = claim(session_factory)
+
+    with session_factory() as session:
+        scoring.release(session=session, reviews=[now_free])
+        scoring.release(session=session, reviews=[later_free], retry_after_s=3600)
+
+    assert [review.id for review in claim(session_factory)] == [now_free.id]
+
+
+def test_new_content_replaces_the_claim_so_the_old_text_score_is_dropped(session_factory):
+    [review_id] = add_pending(session_factory, 1)
+    scoring_old_text = claim(session_factory)
+
+    edit = scoring.new_claim(LEASE_S)
+    with session_factory() as session:
+        review = session.get(Review, review_id)
+        review_in = ReviewUpdate(content="완전히 다른 새 내용")
+        assert review_service.update_(
+            session=session, review=review, review_in=review_in, claim=edit
+        )
+
+    assert store(session_factory, scoring_old_text) == 0
+    edited = [
+        scoring.ClaimedReview(id=review_id, content="완전히 다른 새 내용", claim_token=edit.token)
+    ]
+    assert store(session_factory, edited) == 1
+
+
+def test_a_batch_that_fails_midway_stores_nothing(session_factory):
+    add_pending(session_factory, 3)
+    claimed = claim(session_factory)
+    # The third prediction breaks a CHECK constraint after two rows were already updated.
+    broken = Prediction.model_construct(**{**predict().model_dump(), "label": "great"})
+
+    with pytest.raises(IntegrityError):
+        store(session_factory, claimed, [predict(), predict(), broken])
+
+    assert {review.status for review in reviews_by_id(session_factory).values()} == {"pending"}
+
+
+def test_outdated_claims_take_reviews_scored_by_another_model_after_a_cursor(session_factory):
+    ids = add_pending(session_factory, 4)
+    claimed = claim(session_factory)
+    store(session_factory, claimed, [predict(model="old:1")] * 3 + [predict(model="new:2")])
+
+    with session_factory() as session:
+        outdated = scoring.claim_outdated(
+            session=session, served_model="new:2", after_id=ids[0], limit=10, lease_s=LEASE_S
+        )
+
+    assert [review.id for review in outdated] == ids[1:3]
+
+
+def test_concurrent_scorers_never_claim_the_same_review(session_factory):
+    ids = add_pending(session_factory, 60)
+    start = threading.Barrier(4)
+
+    def scorer() -> list[int]:
+        start.wait()
+        taken = []
+        while batch := claim(session_factory, limit=4):
+            taken += [review.id for review in batch]
+        return taken
+
+    with ThreadPoolExecutor(4) as pool:
+        claimed_by_each = list(pool.map(lambda _: scorer(), range(4)))
+
+    every_claim = [review_id for taken in claimed_by_each for review_id in taken]
+    assert sorted(every_claim) == ids

@@ -1,0 +1,127 @@
+"""The model-service client: what it sends, and how each kind of failure becomes ModelServiceError.
+
+The transport is httpx's MockTransport because these tests are about the client's handling of
+answers a healthy service rarely gives; the real service is exercised by the integration tests.
+"""
+
+import asyncio
+import json
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from gateway.scoring.client import ModelServiceClient, ModelServiceError
+from gateway.settings import Settings
+
+
+def prediction(label: str = "positive", model: str = "korean-sentiment:1") -> dict:
+    probabilities = {"negative": 0.1, "neutral": 0.2, "positive": 0.7}
+    return {
+        "label": label,
+        "confidence": probabilities[label],
+        "probabilities": probabilities,
+        "positivity": 0.8,
+        "model": model,
+        "truncated": False,
+    }
+
+
+def call(handler, method: str, *args, token: str | None = None):
+    settings = Settings(
+        model_service_url="http://model",
+        model_service_token=SecretStr(token) if token else None,
+    )
+    client = ModelServiceClient.from_settings(settings, transport=httpx.MockTransport(handler))
+
+    async def run():
+        try:
+            return await getattr(client, method)(*args)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(run())
+
+
+def test_classify_sends_the_texts_and_returns_predictions_in_order():
+    seen = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen["path"] = request.url.path
+        seen["body"] = json.loads(request.content)
+        seen["auth"] = request.headers.get("authorization")
+        return httpx.Response(
+            200, json={"predictions": [prediction("negative"), prediction("positive")]}
+        )
+
+    predictions = call(handler, "classify", ["별로", "최고"], token="s3cret")
+
+    assert seen == {
+        "path": "/classify",
+        "body": {"texts": ["별로", "최고"]},
+        "auth": "Bearer s3cret",
+    }
+    assert [p.label for p in predictions] == ["negative", "positive"]
+    assert predictions[0].model == "korean-sentiment:1"
+
+
+@pytest.mark.parametrize(
+    ("status", "refused"), [(400, True), (422, True), (401, False), (429, False), (503, False)]
+)
+def test_error_statuses_raise_and_only_input_errors_count_as_refused(status, refused):
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, json={"error": "no"})
+
+    with pytest.raises(ModelServiceError) as raised:
+        call(handler, "classify", ["text"])
+    assert raised.value.status_code == status
+    assert raised.value.input_refused is refused
+
+
+@pytest.mark.parametrize(
+    "failure", [httpx.ConnectError("refused"), httpx.ReadTimeout("slow")], ids=["down", "slow"]
+)
+def test_transport_failures_raise_model_service_error(failure):
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise failure
+
+    with pytest.raises(ModelServiceError) as raised:
+        call(handler, "classify", ["text"])
+    assert raised.value.status_code is None
+    assert not raised.value.input_refused
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"predictions": [prediction()]},  # one prediction for two texts
+        {"predictions": [prediction(), {**prediction(), "label": "great"}]},
+        {"unexpected": True},
+    ],
+    ids=["count", "label", "shape"],
+)
+def test_answers_that_break_the_contract_raise(body):
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=body)
+
+    with pytest.raises(ModelServiceError):
+        call(handler, "classify", ["a", "b"])
+
+
+def test_served_model_reads_the_description_endpoint():
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert (request.method, request.url.path) == ("POST", "/model")
+        return httpx.Response(200, json={"model": "korean-sentiment:20261121-ab12cd", "labels": []})
+
+    assert call(handler, "served_model") == "korean-sentiment:20261121-ab12cd"
+
+
+def test_is_ready_follows_readyz():
+    def ready(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200 if request.url.path == "/readyz" else 404)
+
+    def loading(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(503)
+
+    assert call(ready, "is_ready") is True
+    assert call(loading, "is_ready") is False

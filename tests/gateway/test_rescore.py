@@ -1,0 +1,124 @@
+"""scripts/rescore.py on PostgreSQL with a real model service: outdated reviews, only they."""
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from gateway.database import create_db_engine, create_session_factory
+from gateway.migrate import upgrade_database
+from gateway.movies.models import Movie
+from gateway.reviews.models import Review
+from gateway.settings import Settings
+from tests.gateway.factories import predict
+
+pytestmark = pytest.mark.integration
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+OLD_MODEL = "korean-sentiment:19990101-old"
+
+
+@pytest.fixture
+def database_url(postgres) -> str:
+    url = postgres.create_database(f"rescore_{uuid.uuid4().hex[:8]}")
+    engine = create_db_engine(Settings(database_url=url))
+    upgrade_database(engine, wait_s=10)
+    engine.dispose()
+    return url
+
+
+def seed(database_url: str, served_model: str) -> dict[str, list[int]]:
+    """Five reviews of an old model, one of the served model, one pending; their ids by kind."""
+    engine = create_db_engine(Settings(database_url=database_url))
+    with create_session_factory(engine)() as session:
+        movie = Movie(title="올드보이")
+        session.add(movie)
+        session.flush()
+
+        def review(content: str, model: str | None) -> Review:
+            scored = predict("neutral", model) if model else None
+            return Review(
+                movie_id=movie.id,
+                author="a",
+                content=content,
+                status="scored" if scored else "pending",
+                sentiment_label=scored and scored.label,
+                sentiment_score=scored and scored.confidence,
+                positivity=scored and scored.positivity,
+                probabilities=scored and scored.probabilities,
+                sentiment_model=model,
+            )
+
+        kinds = {
+            "outdated": [review(f"예전 모델이 본 리뷰 {n}", OLD_MODEL) for n in range(5)],
+            "current": [review("지금 모델이 본 리뷰", served_model)],
+            "pending": [review("아직 점수 없는 리뷰", None)],
+        }
+        session.add_all([r for reviews in kinds.values() for r in reviews])
+        session.commit()
+        ids = {kind: [r.id for r in reviews] for kind, reviews in kinds.items()}
+    engine.dispose()
+    return ids
+
+
+def run_rescore(database_url: str, model_service_url: str, *args: str) -> dict:
+    env = {**os.environ, "DATABASE_URL": database_url, "MODEL_SERVICE_URL": model_service_url}
+    done = subprocess.run(
+        [sys.executable, "-m", "scripts.rescore", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def reviews(database_url: str) -> dict[int, Review]:
+    engine = create_db_engine(Settings(database_url=database_url))
+    with create_session_factory(engine)() as session:
+        found = {review.id: review for review in session.scalars(select(Review))}
+    engine.dispose()
+    return found
+
+
+def test_rescore_takes_outdated_reviews_in_batches_and_resumes(database_url, model_service_url):
+    served_model = httpx.post(f"{model_service_url}/model", json={}, timeout=30).json()["model"]
+    ids = seed(database_url, served_model)
+
+    first = run_rescore(database_url, model_service_url, "--batch-size", "2", "--limit", "3")
+    rest = run_rescore(database_url, model_service_url, "--batch-size", "2")
+    nothing_left = run_rescore(database_url, model_service_url, "--dry-run")
+
+    assert first == {
+        "served_model": served_model,
+        "outdated_before": 5,
+        "rescored": 3,
+        "outdated_after": 2,
+        "seconds": first["seconds"],
+    }
+    assert (rest["outdated_before"], rest["rescored"], rest["outdated_after"]) == (2, 2, 0)
+    assert nothing_left == {"served_model": served_model, "outdated_before": 0, "rescored": 0}
+
+    after = reviews(database_url)
+    outdated = [after[review_id] for review_id in ids["outdated"]]
+    predictions = httpx.post(
+        f"{model_service_url}/classify",
+        json={"texts": [review.content for review in outdated]},
+        timeout=30,
+    ).json()["predictions"]
+    for review, prediction in zip(outdated, predictions, strict=True):
+        assert (review.status, review.sentiment_model) == ("scored", served_model)
+        # Loosely: dynamic INT8 quantization scales by batch, and the batches differ.
+        assert review.probabilities == pytest.approx(prediction["probabilities"], abs=0.02)
+    [current] = ids["current"]
+    assert after[current].probabilities == predict("neutral").probabilities  # left alone
+    [pending] = ids["pending"]
+    assert after[pending].status == "pending"
