@@ -16,6 +16,7 @@ from gateway.ratings.views import router as ratings_router
 from gateway.reviews.views import router as reviews_router
 from gateway.scoring.client import ModelServiceClient
 from gateway.scoring.scorer import ReviewScorer, run_background_scorer
+from gateway.security import add_security
 from gateway.settings import Settings, settings
 
 
@@ -62,6 +63,7 @@ def create_app(app_settings: Settings = settings) -> FastAPI:
         lifespan=lifespan,
     )
     add_exception_handlers(app)
+    add_security(app, app_settings)
     for router in (movies_router, reviews_router, ratings_router, health_router):
         app.include_router(router)
     return app
