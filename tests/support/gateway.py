@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 from collections.abc import Sequence
 
@@ -42,9 +41,3 @@ class GatewayProcess(ServerProcess):
 
     def command(self) -> Sequence[str]:
         return [sys.executable, "-m", "gateway"]
-
-    def kill(self) -> None:
-        """SIGKILL, as in a crash: no shutdown, claims left to lapse."""
-        if self.process is not None and self.process.poll() is None:
-            self._signal_group(signal.SIGKILL)
-            self.process.wait(5)

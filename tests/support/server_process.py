@@ -80,6 +80,12 @@ class ServerProcess:
         self._signal_group(signal.SIGKILL)
         self.process.wait(5)
 
+    def kill(self) -> None:
+        """SIGKILL to the whole group, as in a crash: no shutdown, nothing cleaned up."""
+        if self.process is not None and self.process.poll() is None:
+            self._signal_group(signal.SIGKILL)
+            self.process.wait(5)
+
     def _signal_group(self, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, sig)
