@@ -1,0 +1,486 @@
+"""Deploy the three parts to Cloud Run: images to Artifact Registry, then the model service, the
+gateway (Cloud SQL over its unix socket) and the UI, each pointed at the URL of the one before.
+
+    python -m scripts.deploy_cloud_run --project my-project --dry-run
+
+Every flag --some-name defaults to the environment variable SOME_NAME, then to the value shown by
+--help. Secrets never reach a command line: when DB_PASSWORD, MODEL_SERVICE_TOKEN or
+GATEWAY_API_KEY is set, its value goes to Secret Manager on stdin (a new version of the secret);
+when not, the secret must already exist. The services read them from Secret Manager.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+from pydantic import AliasChoices
+from pydantic_settings import BaseSettings
+
+if __package__ in (None, ""):  # run as `python scripts/deploy_cloud_run.py`: repo importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gateway.settings import Settings as GatewaySettings
+from model_service.settings import Settings as ModelServiceSettings
+from ui.settings import Settings as UISettings
+
+log = logging.getLogger("deploy_cloud_run")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# Each part's image, built from docker/<part>.Dockerfile, and the port its container listens on.
+PARTS = {"model-service": 3000, "gateway": 8000, "ui": 7860}
+# Environment variables whose values, when set, become new versions of the secrets.
+SECRET_VARIABLES = ("DB_PASSWORD", "MODEL_SERVICE_TOKEN", "GATEWAY_API_KEY")
+# Cloud Run's ceiling for requests in flight per instance.
+CLOUD_RUN_MAX_CONCURRENCY = 1000
+
+
+def _default(settings_cls: type[BaseSettings], name: str) -> int:
+    return settings_cls.model_fields[name].default
+
+
+@dataclass(frozen=True)
+class DeployConfig:
+    """What to deploy where; each field is a flag and an environment variable of the same name."""
+
+    project: str = field(default="", metadata={"help": "Google Cloud project id (required)"})
+    region: str = field(default="asia-northeast3", metadata={"help": "Cloud Run/SQL region"})
+    instance: str = field(default="moviegpt-db", metadata={"help": "Cloud SQL instance name"})
+    repository: str = field(default="movie-gpt", metadata={"help": "Artifact Registry repo"})
+    image_tag: str = field(default="", metadata={"help": "image tag (default: git describe)"})
+    model_bundle: str = field(
+        default="models/korean-sentiment", metadata={"help": "bundle baked into the model image"}
+    )
+    service_account: str = field(default="", metadata={"help": "runtime service account email"})
+
+    db_name: str = field(default="moviegpt", metadata={"help": "database name"})
+    db_user: str = field(default="moviegpt", metadata={"help": "database user"})
+    # max_connections of the Cloud SQL tier (100 for 3.75-6 GB of memory, e.g. db-custom-1-3840).
+    db_max_connections: int = field(default=100, metadata={"help": "Cloud SQL max_connections"})
+    db_reserved_connections: int = field(
+        default=10, metadata={"help": "connections kept free for admin sessions and scripts"}
+    )
+    database_url_secret: str = field(
+        default="moviegpt-database-url", metadata={"help": "secret holding DATABASE_URL"}
+    )
+    model_service_token_secret: str = field(
+        default="moviegpt-model-service-token", metadata={"help": "secret: MODEL_SERVICE_TOKEN"}
+    )
+    gateway_api_key_secret: str = field(
+        default="moviegpt-gateway-api-key", metadata={"help": "secret: the UI's gateway key"}
+    )
+
+    model_service_name: str = field(default="moviegpt-model-service", metadata={"help": "service"})
+    model_cpu: int = field(default=2, metadata={"help": "vCPUs per model service instance"})
+    model_memory: str = field(default="2Gi", metadata={"help": "memory per model instance"})
+    model_min_instances: int = field(default=1, metadata={"help": "kept warm (model load)"})
+    model_max_instances: int = field(default=10, metadata={"help": "model service ceiling"})
+    model_service_max_batch_size: int = field(
+        default=_default(ModelServiceSettings, "max_batch_size"),
+        metadata={"help": "texts per ONNX run (the model service's setting)"},
+    )
+    model_service_workers: int = field(
+        default=_default(ModelServiceSettings, "workers"),
+        metadata={"help": "worker processes per instance (the model service's setting)"},
+    )
+    model_concurrency: int = field(
+        default=0, metadata={"help": "requests per instance (default: 2 x batch size)"}
+    )
+
+    gateway_service_name: str = field(default="moviegpt-gateway", metadata={"help": "service"})
+    gateway_cpu: int = field(default=1, metadata={"help": "vCPUs per gateway instance"})
+    gateway_memory: str = field(default="1Gi", metadata={"help": "memory per gateway instance"})
+    gateway_min_instances: int = field(default=1, metadata={"help": "keeps the scorer running"})
+    gateway_max_instances: int = field(default=6, metadata={"help": "bounded by the DB budget"})
+    gateway_concurrency: int = field(default=40, metadata={"help": "requests per instance"})
+    db_pool_size: int = field(
+        default=_default(GatewaySettings, "db_pool_size"),
+        metadata={"help": "connections each gateway instance keeps (the gateway's setting)"},
+    )
+    db_max_overflow: int = field(
+        default=_default(GatewaySettings, "db_max_overflow"),
+        metadata={"help": "extra connections under load (the gateway's setting)"},
+    )
+
+    ui_service_name: str = field(default="moviegpt-ui", metadata={"help": "service"})
+    ui_cpu: int = field(default=1, metadata={"help": "vCPUs per UI instance"})
+    ui_memory: str = field(default="1Gi", metadata={"help": "memory per UI instance"})
+    ui_min_instances: int = field(default=0, metadata={"help": "UI floor"})
+    ui_max_instances: int = field(default=3, metadata={"help": "UI ceiling"})
+    ui_concurrency: int = field(default=80, metadata={"help": "requests per instance"})
+
+    @property
+    def instance_connection_name(self) -> str:
+        return f"{self.project}:{self.region}:{self.instance}"
+
+    @property
+    def registry(self) -> str:
+        return f"{self.region}-docker.pkg.dev"
+
+    def image(self, part: str) -> str:
+        return f"{self.registry}/{self.project}/{self.repository}/{part}:{self.image_tag}"
+
+
+class DeployError(Exception):
+    """The deployment cannot go ahead; the message says why."""
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A value sent on stdin; only `shown` is ever printed."""
+
+    value: str
+    shown: str
+
+
+def settings_env_names(settings_cls: type[BaseSettings]) -> dict[str, tuple[str, ...]]:
+    """Field name -> the environment variable names a pydantic-settings class reads for it."""
+    config = settings_cls.model_config
+    prefix = config.get("env_prefix", "")
+    names = {}
+    for name, info in settings_cls.model_fields.items():
+        alias = info.validation_alias
+        if isinstance(alias, str):
+            aliases = [alias]
+        elif isinstance(alias, AliasChoices):
+            aliases = [choice for choice in alias.choices if isinstance(choice, str)]
+        else:
+            aliases = []
+        if not aliases or config.get("validate_by_name"):
+            aliases.append(f"{prefix}{name}")
+        names[name] = tuple(alias.upper() for alias in aliases)
+    return names
+
+
+def env_names_read_by(settings_cls: type[BaseSettings]) -> set[str]:
+    return {name for names in settings_env_names(settings_cls).values() for name in names}
+
+
+def cloud_sql_database_url(config: DeployConfig, password: str) -> str:
+    """The gateway's DATABASE_URL through the Cloud SQL unix socket Cloud Run mounts."""
+    return _database_url(config, quote(password, safe=""))
+
+
+def _database_url(config: DeployConfig, password_in_url: str) -> str:
+    return (
+        f"postgresql+psycopg2://{quote(config.db_user, safe='')}:{password_in_url}"
+        f"@/{config.db_name}?host=/cloudsql/{config.instance_connection_name}"
+    )
+
+
+def model_concurrency(config: DeployConfig) -> int:
+    """Requests Cloud Run sends one model instance; also the service's own in-flight cap.
+
+    Two batches' worth by default: one runs while the next gathers. Fewer than one batch would
+    keep batches from filling; the service's cap equal to Cloud Run's means that Cloud Run scales
+    out instead of the service answering 429.
+    """
+    concurrency = config.model_concurrency or 2 * config.model_service_max_batch_size
+    if not config.model_service_max_batch_size <= concurrency <= CLOUD_RUN_MAX_CONCURRENCY:
+        raise DeployError(
+            f"model concurrency {concurrency} must be at least the batch size "
+            f"({config.model_service_max_batch_size}) and at most {CLOUD_RUN_MAX_CONCURRENCY}"
+        )
+    return concurrency
+
+
+def check_connection_budget(config: DeployConfig) -> str:
+    """Refuses a gateway that could open more connections than Cloud SQL accepts."""
+    per_instance = config.db_pool_size + config.db_max_overflow
+    needed = per_instance * config.gateway_max_instances
+    available = config.db_max_connections - config.db_reserved_connections
+    summary = (
+        f"database connections: ({config.db_pool_size} pool + {config.db_max_overflow} overflow) "
+        f"x {config.gateway_max_instances} gateway instances = {needed} of {available} "
+        f"({config.db_max_connections} max_connections - {config.db_reserved_connections} reserved)"
+    )
+    if needed > available:
+        raise DeployError(
+            f"{summary}: lower GATEWAY_MAX_INSTANCES, DB_POOL_SIZE or DB_MAX_OVERFLOW, or raise "
+            "DB_MAX_CONNECTIONS with the instance's tier"
+        )
+    return summary
+
+
+def env_flag(env: Mapping[str, object], settings_cls: type[BaseSettings]) -> str:
+    """KEY=VALUE,... for --set-env-vars/--set-secrets, every KEY one the part's settings read."""
+    unknown = sorted(set(env) - env_names_read_by(settings_cls))
+    if unknown:
+        raise DeployError(f"{settings_cls.__module__} reads no variable named {', '.join(unknown)}")
+    return ",".join(f"{key}={value}" for key, value in env.items())
+
+
+def http_probe(path: str, port: int, failure_threshold: int, period_s: int = 5) -> str:
+    return (
+        f"httpGet.path={path},httpGet.port={port},periodSeconds={period_s},"
+        f"timeoutSeconds=3,failureThreshold={failure_threshold}"
+    )
+
+
+class Runner:
+    """Prints each command; runs it unless this is a dry run."""
+
+    def __init__(self, dry_run: bool) -> None:
+        self.dry_run = dry_run
+
+    def run(self, command: Sequence[str], stdin: Secret | None = None) -> None:
+        shown = shlex.join(command) + (f" <<< {stdin.shown}" if stdin else "")
+        print(f"+ {shown}", flush=True)
+        if not self.dry_run:
+            subprocess.run(command, check=True, text=True, input=stdin.value if stdin else None)
+
+    def output(self, command: Sequence[str], placeholder: str) -> str:
+        """The command's stdout (a dry run returns `placeholder` in its place)."""
+        print(f"+ {shlex.join(command)}", flush=True)
+        if self.dry_run:
+            return placeholder
+        return subprocess.run(command, check=True, text=True, capture_output=True).stdout.strip()
+
+    def ensure(self, check: Sequence[str], create: Sequence[str]) -> None:
+        """Runs `create` when `check` fails: `check || create`."""
+        print(f"+ {shlex.join(check)} || {shlex.join(create)}", flush=True)
+        if self.dry_run:
+            return
+        found = subprocess.run(check, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if found.returncode != 0:
+            subprocess.run(create, check=True)
+
+
+class CloudRunDeployment:
+    """The gcloud and docker commands of one deployment, in order."""
+
+    def __init__(self, config: DeployConfig, runner: Runner) -> None:
+        self.config = config
+        self.runner = runner
+        self.scope = ["--project", config.project]
+        self.run_scope = ["--project", config.project, "--region", config.region]
+
+    def deploy(self, secret_values: Mapping[str, str | None]) -> dict[str, str]:
+        """Everything, in order; returns each service's URL."""
+        concurrency = model_concurrency(self.config)
+        log.info(check_connection_budget(self.config))
+        self.enable_apis()
+        self.push_images()
+        self.store_secrets(secret_values)
+        model_url = self.deploy_model_service(concurrency)
+        gateway_url = self.deploy_gateway(model_url)
+        ui_url = self.deploy_ui(gateway_url)
+        return {"model-service": model_url, "gateway": gateway_url, "ui": ui_url}
+
+    def enable_apis(self) -> None:
+        apis = ("run", "artifactregistry", "sqladmin", "secretmanager")
+        self.runner.run(
+            [
+                "gcloud",
+                "services",
+                "enable",
+                *(f"{api}.googleapis.com" for api in apis),
+                *self.scope,
+            ]
+        )
+
+    def push_images(self) -> None:
+        config = self.config
+        location = ["--location", config.region, *self.scope]
+        self.runner.ensure(
+            ["gcloud", "artifacts", "repositories", "describe", config.repository, *location],
+            ["gcloud", "artifacts", "repositories", "create", config.repository,
+             "--repository-format=docker", *location],
+        )  # fmt: skip
+        self.runner.run(["gcloud", "auth", "configure-docker", config.registry, "--quiet"])
+        for part in PARTS:
+            build_args = ["--build-arg", f"MODEL_BUNDLE={config.model_bundle}"]
+            self.runner.run(
+                ["docker", "build", "--platform", "linux/amd64",
+                 "-f", f"docker/{part}.Dockerfile", "-t", config.image(part),
+                 *(build_args if part == "model-service" else []), "."]
+            )  # fmt: skip
+            self.runner.run(["docker", "push", config.image(part)])
+
+    def store_secrets(self, values: Mapping[str, str | None]) -> None:
+        """New secret versions from the values given (DB_PASSWORD, MODEL_SERVICE_TOKEN,
+        GATEWAY_API_KEY); a secret without a value must exist already."""
+        config = self.config
+        password = values.get("DB_PASSWORD")
+        database_url = None
+        if password:
+            database_url = Secret(
+                cloud_sql_database_url(config, password),
+                shown=_database_url(config, "${DB_PASSWORD}"),
+            )
+        self._store_secret(config.database_url_secret, database_url)
+        for name, variable in (
+            (config.model_service_token_secret, "MODEL_SERVICE_TOKEN"),
+            (config.gateway_api_key_secret, "GATEWAY_API_KEY"),
+        ):
+            value = values.get(variable)
+            self._store_secret(name, Secret(value, shown=f"${{{variable}}}") if value else None)
+
+    def _store_secret(self, name: str, secret: Secret | None) -> None:
+        if secret is None:
+            self.runner.run(
+                ["gcloud", "secrets", "versions", "describe", "latest", "--secret", name,
+                 *self.scope]
+            )  # fmt: skip
+            return
+        self.runner.ensure(
+            ["gcloud", "secrets", "describe", name, *self.scope],
+            ["gcloud", "secrets", "create", name, "--replication-policy=automatic", *self.scope],
+        )
+        self.runner.run(
+            ["gcloud", "secrets", "versions", "add", name, "--data-file=-", *self.scope],
+            stdin=secret,
+        )
+
+    def _deploy(self, name: str, part: str, sizing: list[str], extra: list[str]) -> str:
+        config = self.config
+        account = ["--service-account", config.service_account] if config.service_account else []
+        self.runner.run(
+            ["gcloud", "run", "deploy", name, "--image", config.image(part),
+             "--port", str(PARTS[part]), *sizing, "--allow-unauthenticated", *account, *extra,
+             *self.run_scope]
+        )  # fmt: skip
+        return self.runner.output(
+            ["gcloud", "run", "services", "describe", name, "--format=value(status.url)",
+             *self.run_scope],
+            placeholder=f"<status.url of {name}>",
+        )  # fmt: skip
+
+    @staticmethod
+    def _sizing(cpu: int, memory: str, concurrency: int, min_n: int, max_n: int) -> list[str]:
+        return ["--cpu", str(cpu), "--memory", memory, "--concurrency", str(concurrency),
+                "--min-instances", str(min_n), "--max-instances", str(max_n)]  # fmt: skip
+
+    def deploy_model_service(self, concurrency: int) -> str:
+        config = self.config
+        port = PARTS["model-service"]
+        env = {
+            "MODEL_SERVICE_MAX_BATCH_SIZE": config.model_service_max_batch_size,
+            "MODEL_SERVICE_MAX_CONCURRENCY": concurrency,
+            "MODEL_SERVICE_WORKERS": config.model_service_workers,
+            # onnxruntime would size its pool from the host's cores, not the instance's vCPUs.
+            "MODEL_SERVICE_INTRA_OP_THREADS": max(
+                1, config.model_cpu // config.model_service_workers
+            ),
+        }
+        secrets = {"MODEL_SERVICE_TOKEN": f"{config.model_service_token_secret}:latest"}
+        sizing = self._sizing(config.model_cpu, config.model_memory, concurrency,
+                              config.model_min_instances, config.model_max_instances)  # fmt: skip
+        return self._deploy(config.model_service_name, "model-service", sizing, [
+            "--cpu-boost",
+            "--set-env-vars", env_flag(env, ModelServiceSettings),
+            "--set-secrets", env_flag(secrets, ModelServiceSettings),
+            "--startup-probe", http_probe("/readyz", port, failure_threshold=24),
+            "--liveness-probe", http_probe("/livez", port, failure_threshold=3, period_s=15),
+        ])  # fmt: skip
+
+    def deploy_gateway(self, model_service_url: str) -> str:
+        config = self.config
+        env = {
+            "MODEL_SERVICE_URL": model_service_url,
+            "DB_POOL_SIZE": config.db_pool_size,
+            "DB_MAX_OVERFLOW": config.db_max_overflow,
+        }
+        secrets = {
+            "DATABASE_URL": f"{config.database_url_secret}:latest",
+            "MODEL_SERVICE_TOKEN": f"{config.model_service_token_secret}:latest",
+            # Writes need this key; the UI holds it (reads stay open).
+            "GATEWAY_API_KEYS": f"{config.gateway_api_key_secret}:latest",
+        }
+        sizing = self._sizing(config.gateway_cpu, config.gateway_memory,
+                              config.gateway_concurrency, config.gateway_min_instances,
+                              config.gateway_max_instances)  # fmt: skip
+        return self._deploy(config.gateway_service_name, "gateway", sizing, [
+            # The background scorer works between requests: CPU must not be throttled then.
+            "--no-cpu-throttling",
+            "--add-cloudsql-instances", config.instance_connection_name,
+            "--set-env-vars", env_flag(env, GatewaySettings),
+            "--set-secrets", env_flag(secrets, GatewaySettings),
+            # Serving starts after the migrations; /health then answers.
+            "--startup-probe", http_probe("/health", PARTS["gateway"], failure_threshold=24),
+        ])  # fmt: skip
+
+    def deploy_ui(self, gateway_url: str) -> str:
+        config = self.config
+        sizing = self._sizing(config.ui_cpu, config.ui_memory, config.ui_concurrency,
+                              config.ui_min_instances, config.ui_max_instances)  # fmt: skip
+        return self._deploy(config.ui_service_name, "ui", sizing, [
+            # A Gradio session's queue and event stream live in one instance.
+            "--session-affinity",
+            "--set-env-vars", env_flag({"GATEWAY_URL": gateway_url}, UISettings),
+            "--set-secrets",
+            env_flag({"GATEWAY_API_KEY": f"{config.gateway_api_key_secret}:latest"}, UISettings),
+        ])  # fmt: skip
+
+
+def git_image_tag() -> str:
+    try:
+        described = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--abbrev=12"],
+            cwd=REPO_ROOT, check=True, capture_output=True, text=True,
+        )  # fmt: skip
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise DeployError(f"no image tag: set IMAGE_TAG (git describe failed: {error})") from error
+    return described.stdout.strip()
+
+
+def parse_config(
+    argv: Sequence[str] | None, environ: Mapping[str, str]
+) -> tuple[DeployConfig, bool]:
+    """The config from flags over environment variables over defaults, and whether to dry-run."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--dry-run", action="store_true", help="print the commands, run none")
+    for option in dataclasses.fields(DeployConfig):
+        # argparse converts a string default (one from the environment) with `type`, too.
+        parser.add_argument(
+            f"--{option.name.replace('_', '-')}",
+            type=int if option.type == "int" else str,
+            default=environ.get(option.name.upper(), option.default),
+            help=f"{option.metadata['help']} [${option.name.upper()}, default: %(default)s]",
+        )
+    args = vars(parser.parse_args(argv))
+    dry_run = args.pop("dry_run")
+    config = DeployConfig(**args)
+    if not config.project:
+        parser.error("set the project: --project or PROJECT")
+    if not config.image_tag:
+        config = dataclasses.replace(config, image_tag=git_image_tag())
+    return config, dry_run
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    try:
+        config, dry_run = parse_config(argv, os.environ)
+        if not (REPO_ROOT / config.model_bundle / "card.json").is_file():
+            message = f"{config.model_bundle} holds no model bundle (card.json)"
+            if not dry_run:
+                raise DeployError(message)
+            log.warning("%s: the model image build would fail", message)
+        os.chdir(REPO_ROOT)  # docker builds from the repository root
+        secret_values = {name: os.environ.get(name) for name in SECRET_VARIABLES}
+        urls = CloudRunDeployment(config, Runner(dry_run)).deploy(secret_values)
+    except DeployError as error:
+        log.error("%s", error)
+        return 2
+    except subprocess.CalledProcessError as error:
+        log.error("command failed (exit %s): %s", error.returncode, shlex.join(error.cmd))
+        return 1
+    for part, url in urls.items():
+        log.info("%s: %s", part, url)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
