@@ -1,8 +1,12 @@
 """`python -m gateway`: serve the gateway with uvicorn on GATEWAY_HOST:GATEWAY_PORT (or PORT)."""
 
+import logging
+
 import uvicorn
 
 from gateway.settings import settings
 
 if __name__ == "__main__":
+    # The gateway's own loggers (the background scorer above all) next to uvicorn's.
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     uvicorn.run("gateway.main:app", host=settings.gateway_host, port=settings.gateway_port)

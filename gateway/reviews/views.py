@@ -1,6 +1,7 @@
 """Routes under /reviews/: a write stores the review first, then has the model service score it."""
 
 from fastapi import APIRouter, HTTPException, status
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -76,7 +77,11 @@ async def _score(session: Session, scorer: ReviewScorer, review: Review, claim: 
     await scorer.score_or_leave_pending(
         [ClaimedReview(id=review.id, content=review.content, claim_token=claim.token)]
     )
-    scored = await run_in_threadpool(session.get, Review, review.id, populate_existing=True)
+    try:
+        scored = await run_in_threadpool(session.get, Review, review.id, populate_existing=True)
+    except SQLAlchemyError:
+        # The review is stored; answering with it as stored beats an error that invites a repost.
+        return review
     if scored is None:
         # Deleted by another request while it was being scored.
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=REVIEW_NOT_FOUND)

@@ -4,6 +4,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -58,7 +59,8 @@ class ReviewScorer:
         """Score now if the model service answers; otherwise the background scorer will."""
         try:
             await self.score(reviews)
-        except ModelServiceError as error:
+        except (ModelServiceError, SQLAlchemyError) as error:
+            # The reviews are stored already: a failure here only delays their score.
             logger.info("review(s) %s left pending: %s", [review.id for review in reviews], error)
 
     async def _score_one_by_one(self, reviews: Sequence[ClaimedReview]) -> int:
