@@ -101,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="also write the summary JSON here")
     args = parser.parse_args(argv)
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    # One line per HTTP call would drown the progress bar.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
     engine = create_db_engine(settings)
     model_service = ModelServiceClient.from_settings(settings)
