@@ -1,0 +1,88 @@
+"""The model ships inside what is deployed: the bento built from bentofile.yaml carries the model's
+files when exported (as `bentoml containerize` and `bentoml push` ship it), and a store filled the
+way the model image fills its own resolves the service's default MODEL_TAG to that model."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.model_service import test_bento_build
+from tests.support.server_process import REPO_ROOT
+
+pytestmark = pytest.mark.integration
+
+# The model service's `bentoml build` of bentofile.yaml into a copy of the tiny store, reused.
+bento = test_bento_build.bento
+
+
+def bentoml_env(home: Path) -> dict[str, str]:
+    env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
+    env.pop("MODEL_TAG", None)  # the service's default, as in the image
+    return env
+
+
+def bento_tag(bento_dir: Path) -> str:
+    info = yaml.safe_load((bento_dir / "bento.yaml").read_text(encoding="utf-8"))
+    return f"{info['name']}:{info['version']}"
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_bento_lists_the_model(bento: Path, tiny_model_tag: str) -> None:
+    home = bento.parents[2]  # <home>/bentos/<name>/<version>
+    shown = subprocess.run(
+        [sys.executable, "-m", "bentoml", "get", bento_tag(bento), "-o", "json"],
+        env=bentoml_env(home), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    services = json.loads(shown.stdout)["services"]
+    assert [model["tag"] for service in services for model in service["models"]] == [tiny_model_tag]
+
+
+def test_exported_bento_carries_the_model_files(
+    bento: Path, tiny_bundle: Path, tiny_model_tag: str, tmp_path: Path
+) -> None:
+    archive = tmp_path / "bento.tar"
+    exported = subprocess.run(
+        [sys.executable, "-m", "bentoml", "export", bento_tag(bento), str(archive)],
+        env=bentoml_env(bento.parents[2]), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert exported.returncode == 0, exported.stderr
+    name, version = tiny_model_tag.split(":")
+    with tarfile.open(archive) as tar:
+        members = {member.name.removeprefix("./"): member for member in tar.getmembers()}
+        model_dir = f"models/{name}/{version}"
+        for file in ("model.onnx", "tokenizer.json", "config.json", "card.json"):
+            shipped = tar.extractfile(members[f"{model_dir}/{file}"]).read()
+            assert sha256(shipped) == sha256((tiny_bundle / file).read_bytes()), file
+
+
+def test_image_store_serves_the_bundle_under_the_default_tag(
+    tiny_bundle: Path, tiny_model_tag: str, tmp_path: Path
+) -> None:
+    """The model image's build registers its bundle into an empty store and sets no MODEL_TAG."""
+    env = bentoml_env(tmp_path / "bentoml")
+    registered = subprocess.run(
+        [sys.executable, "-m", "scripts.register_bundle", str(tiny_bundle)],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert registered.returncode == 0, registered.stderr
+    resolve = (
+        "import bentoml; from model_service.settings import settings; "
+        "print(bentoml.models.get(settings.model_tag).tag)"
+    )
+    resolved = subprocess.run(
+        [sys.executable, "-c", resolve],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert resolved.returncode == 0, resolved.stderr
+    assert resolved.stdout.strip() == tiny_model_tag
