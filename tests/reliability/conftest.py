@@ -6,11 +6,9 @@ from collections.abc import Iterator
 import pytest
 
 from tests.reliability.ledger import Ledger
+from tests.reliability.load import NO_WRITE_LIMIT
 from tests.support.gateway import GatewayProcess
 from tests.support.postgres import ThrowawayPostgres
-
-# Load tests send many writes from one address; the rate limit has tests of its own.
-NO_WRITE_LIMIT = {"GATEWAY_WRITE_RATE_PER_MINUTE": "0"}
 
 
 @pytest.fixture(scope="session")
