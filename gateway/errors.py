@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from gateway.schemas import FieldError, InvalidInput
 from gateway.scoring.client import ModelServiceError
 
 logger = logging.getLogger(__name__)
@@ -28,8 +29,8 @@ def add_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected_error)
 
 
-def describe_validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
-    """Pydantic's errors as `{"field", "message"}` pairs, without echoing the input back."""
+def describe_validation_errors(errors: Sequence[Any]) -> list[FieldError]:
+    """Pydantic's errors as field and message, without echoing the input back."""
     described = []
     for error in errors:
         path = [str(part) for part in error["loc"] if part not in _LOCATION_PARTS]
@@ -37,16 +38,17 @@ def describe_validation_errors(errors: Sequence[Any]) -> list[dict[str, str]]:
         if error["type"] == "json_invalid":
             path = ["body"]
             message = f"invalid JSON ({error.get('ctx', {}).get('error', 'unreadable')})"
-        described.append({"field": ".".join(path) or str(error["loc"][0]), "message": message})
+        described.append(FieldError(field=".".join(path) or str(error["loc"][0]), message=message))
     return described
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = describe_validation_errors(exc.errors())
-    detail = "; ".join(f"{error['field']}: {error['message']}" for error in errors)
+    detail = "; ".join(f"{error.field}: {error.message}" for error in errors)
     return JSONResponse(
-        {"detail": detail, "errors": errors}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
+        InvalidInput(detail=detail, errors=errors).model_dump(),
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
     )
 
 

@@ -14,6 +14,7 @@ from gateway.migrate import upgrade_database
 from gateway.movies.views import router as movies_router
 from gateway.ratings.views import router as ratings_router
 from gateway.reviews.views import router as reviews_router
+from gateway.schemas import DATABASE_UNAVAILABLE
 from gateway.scoring.client import ModelServiceClient
 from gateway.scoring.scorer import ReviewScorer, run_background_scorer
 from gateway.security import add_security
@@ -61,6 +62,7 @@ def create_app(app_settings: Settings = settings) -> FastAPI:
         description="Movies, reviews and ratings; the sentiment model service scores the reviews.",
         version="1.0.0",
         lifespan=lifespan,
+        responses=DATABASE_UNAVAILABLE,
     )
     add_exception_handlers(app)
     add_security(app, app_settings)

@@ -1,7 +1,34 @@
-"""Response bodies shared by several routes."""
+"""Response bodies shared by several routes, and the error answers the OpenAPI document lists."""
 
-from pydantic import BaseModel
+from typing import Any
+
+from pydantic import BaseModel, Field
 
 
 class Message(BaseModel):
     message: str
+
+
+class ErrorBody(BaseModel):
+    detail: str
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class InvalidInput(BaseModel):
+    detail: str = Field(description="Every problem in one line: `field: message; field: message`.")
+    errors: list[FieldError]
+
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "No such movie or review"}
+}
+INVALID_INPUT: dict[int | str, dict[str, Any]] = {
+    422: {"model": InvalidInput, "description": "Invalid input"}
+}
+DATABASE_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorBody, "description": "The database is unavailable; retry after Retry-After"}
+}

@@ -10,9 +10,9 @@ from gateway.movies import service as movie_service
 from gateway.movies.dependencies import ValidMovie
 from gateway.movies.models import Movie
 from gateway.movies.schemas import MovieCreate, MovieRead, MovieUpdate
-from gateway.schemas import Message
+from gateway.schemas import INVALID_INPUT, NOT_FOUND, Message
 
-router = APIRouter(prefix="/movies", tags=["movies"])
+router = APIRouter(prefix="/movies", tags=["movies"], responses=INVALID_INPUT)
 
 SearchText = Annotated[
     text(max_length=200) | None,
@@ -33,18 +33,18 @@ def create_movie(movie_in: MovieCreate, session: SessionDep) -> Movie:
     return movie_service.create(session=session, movie_in=movie_in)
 
 
-@router.get("/{movie_id}", response_model=MovieRead)
+@router.get("/{movie_id}", response_model=MovieRead, responses=NOT_FOUND)
 def read_movie(movie: ValidMovie) -> Movie:
     return movie
 
 
-@router.patch("/{movie_id}", response_model=MovieRead)
+@router.patch("/{movie_id}", response_model=MovieRead, responses=NOT_FOUND)
 def update_movie(movie: ValidMovie, movie_in: MovieUpdate, session: SessionDep) -> Movie:
     """Change the fields sent; the rest stay as they are."""
     return movie_service.update(session=session, movie=movie, movie_in=movie_in)
 
 
-@router.delete("/{movie_id}", response_model=Message)
+@router.delete("/{movie_id}", response_model=Message, responses=NOT_FOUND)
 def delete_movie(movie: ValidMovie, session: SessionDep) -> Message:
     """Delete the movie and its reviews."""
     movie_service.delete_(session=session, movie=movie)

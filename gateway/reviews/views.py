@@ -12,14 +12,12 @@ from gateway.reviews import service as review_service
 from gateway.reviews.dependencies import REVIEW_NOT_FOUND, ValidReview
 from gateway.reviews.models import Review
 from gateway.reviews.schemas import ReviewCreate, ReviewRead, ReviewUpdate
-from gateway.schemas import Message
+from gateway.schemas import INVALID_INPUT, NOT_FOUND, Message
 from gateway.scoring.dependencies import ScorerDep
 from gateway.scoring.scorer import ReviewScorer
 from gateway.scoring.service import Claim, ClaimedReview, new_claim
 
-router = APIRouter(prefix="/reviews", tags=["reviews"])
-
-_NOT_FOUND = {status.HTTP_404_NOT_FOUND: {"description": "No such movie or review"}}
+router = APIRouter(prefix="/reviews", tags=["reviews"], responses=INVALID_INPUT)
 
 
 @router.get("/", response_model=list[ReviewRead])
@@ -29,7 +27,7 @@ def list_reviews(session: SessionDep, skip: Skip = 0, limit: Limit = 10) -> list
 
 
 @router.post(
-    "/", response_model=ReviewRead, status_code=status.HTTP_201_CREATED, responses=_NOT_FOUND
+    "/", response_model=ReviewRead, status_code=status.HTTP_201_CREATED, responses=NOT_FOUND
 )
 async def create_review(review_in: ReviewCreate, session: SessionDep, scorer: ScorerDep) -> Review:
     """Store the review and score it; `status` stays `pending` while the model service is away."""
@@ -42,7 +40,7 @@ async def create_review(review_in: ReviewCreate, session: SessionDep, scorer: Sc
     return await _score(session, scorer, review, claim)
 
 
-@router.get("/movie/{movie_id}", response_model=list[ReviewRead], responses=_NOT_FOUND)
+@router.get("/movie/{movie_id}", response_model=list[ReviewRead], responses=NOT_FOUND)
 def list_movie_reviews(
     movie: ValidMovie, session: SessionDep, skip: Skip = 0, limit: Limit = 10
 ) -> list[Review]:
@@ -50,12 +48,12 @@ def list_movie_reviews(
     return review_service.get_all(session=session, skip=skip, limit=limit, movie_id=movie.id)
 
 
-@router.get("/{review_id}", response_model=ReviewRead, responses=_NOT_FOUND)
+@router.get("/{review_id}", response_model=ReviewRead, responses=NOT_FOUND)
 def read_review(review: ValidReview) -> Review:
     return review
 
 
-@router.patch("/{review_id}", response_model=ReviewRead, responses=_NOT_FOUND)
+@router.patch("/{review_id}", response_model=ReviewRead, responses=NOT_FOUND)
 async def update_review(
     review: ValidReview, review_in: ReviewUpdate, session: SessionDep, scorer: ScorerDep
 ) -> Review:
@@ -67,7 +65,7 @@ async def update_review(
     return await _score(session, scorer, review, claim) if rewritten else review
 
 
-@router.delete("/{review_id}", response_model=Message, responses=_NOT_FOUND)
+@router.delete("/{review_id}", response_model=Message, responses=NOT_FOUND)
 def delete_review(review: ValidReview, session: SessionDep) -> Message:
     review_service.delete_(session=session, review=review)
     return Message(message="Review deleted successfully")

@@ -233,10 +233,17 @@ def test_a_review_is_deleted(api):
     assert api.get(f"/reviews/{review['id']}").status_code == 404
 
 
-def test_openapi_docs_are_served(api):
+def test_openapi_docs_are_served_and_describe_the_error_bodies(api):
     assert api.get("/docs").status_code == 200
     paths = api.get("/openapi.json").json()["paths"]
     assert {"/movies/", "/reviews/", "/reviews/movie/{movie_id}/rating", "/health"} <= set(paths)
+    responses = paths["/reviews/"]["post"]["responses"]
+    schemas = {
+        code: body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+        for code, body in responses.items()
+    }
+    expected = {"201": "ReviewRead", "404": "ErrorBody", "422": "InvalidInput", "503": "ErrorBody"}
+    assert {code: schemas.get(code) for code in expected} == expected
 
 
 # (method, path, JSON body, status, what the detail says); {movie} and {review} are real ids.
