@@ -1,6 +1,6 @@
 """The model ships inside what is deployed: the bento built from bentofile.yaml carries the model's
-files when exported (as `bentoml containerize` and `bentoml push` ship it), and a store filled the
-way the model image fills its own resolves the service's default MODEL_TAG to that model."""
+files when exported (as `bentoml containerize` and `bentoml push` ship it), and the model image's
+command serves the bundle its build registered, under the service's default MODEL_TAG."""
 
 import hashlib
 import json
@@ -10,16 +10,19 @@ import sys
 import tarfile
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
 from tests.model_service import test_bento_build
-from tests.support.server_process import REPO_ROOT
+from tests.support.deployment import final_stage
+from tests.support.server_process import REPO_ROOT, ServerProcess
 
 pytestmark = pytest.mark.integration
 
 # The model service's `bentoml build` of bentofile.yaml into a copy of the tiny store, reused.
 bento = test_bento_build.bento
+MODEL_DOCKERFILE = REPO_ROOT / "docker/model-service.Dockerfile"
 
 
 def bentoml_env(home: Path) -> dict[str, str]:
@@ -66,23 +69,35 @@ def test_exported_bento_carries_the_model_files(
             assert sha256(shipped) == sha256((tiny_bundle / file).read_bytes()), file
 
 
-def test_image_store_serves_the_bundle_under_the_default_tag(
+class ModelImageCommand(ServerProcess):
+    """The model image's CMD, run here as the container would run it: PORT set, no MODEL_TAG."""
+
+    name = "model-image"
+    ready_path = "/readyz"
+
+    def __init__(self, store: Path) -> None:
+        env = bentoml_env(store)
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        env["MODEL_SERVICE_TOKEN"] = ""
+        super().__init__(env)
+        self.env["PORT"] = str(self.port)
+
+    def command(self) -> list[str]:
+        (cmd,) = [s.arguments for s in final_stage(MODEL_DOCKERFILE) if s.keyword == "CMD"]
+        return json.loads(cmd)
+
+
+def test_model_image_serves_its_baked_bundle_under_the_default_tag(
     tiny_bundle: Path, tiny_model_tag: str, tmp_path: Path
 ) -> None:
-    """The model image's build registers its bundle into an empty store and sets no MODEL_TAG."""
-    env = bentoml_env(tmp_path / "bentoml")
+    """The image's build registers its bundle into an empty store; its CMD then serves it."""
+    store = tmp_path / "bentoml"
     registered = subprocess.run(
         [sys.executable, "-m", "scripts.register_bundle", str(tiny_bundle)],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=REPO_ROOT, env=bentoml_env(store), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert registered.returncode == 0, registered.stderr
-    resolve = (
-        "import bentoml; from model_service.settings import settings; "
-        "print(bentoml.models.get(settings.model_tag).tag)"
-    )
-    resolved = subprocess.run(
-        [sys.executable, "-c", resolve],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert resolved.returncode == 0, resolved.stderr
-    assert resolved.stdout.strip() == tiny_model_tag
+    with ModelImageCommand(store) as served:
+        answer = httpx.post(f"{served.url}/classify", json={"texts": ["정말 재밌어요"]}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["predictions"][0]["model"] == tiny_model_tag
