@@ -1,0 +1,112 @@
+"""The gateway client against a real gateway (and a real model service behind it)."""
+
+import http.server
+import socket
+import threading
+import uuid
+
+import pytest
+
+from tests.support.ports import free_port
+from ui.client import GatewayClient, GatewayError
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def client(gateway_url):
+    with_client = GatewayClient(gateway_url, timeout_s=10)
+    yield with_client
+    with_client.close()
+
+
+def _movie(client, **fields):
+    return client.create_movie({"title": f"기생충 {uuid.uuid4().hex[:8]}", **fields})
+
+
+def test_movies_round_trip_search_and_delete(client):
+    movie = _movie(client, director="봉준호", genre="드라마", release_date="2019-05-30")
+    assert client.get_movie(movie["id"]) == movie
+    assert [m["id"] for m in client.list_movies(q=movie["title"])] == [movie["id"]]
+    assert client.list_movies(limit=1)[0]["id"] == movie["id"]  # newest first
+    assert client.delete_movie(movie["id"]) == {"message": "Movie deleted successfully"}
+    with pytest.raises(GatewayError) as raised:
+        client.get_movie(movie["id"])
+    assert raised.value.status_code == 404 and raised.value.detail == "Movie not found"
+
+
+def test_validation_errors_come_back_by_field(client):
+    with pytest.raises(GatewayError) as raised:
+        client.create_movie({"title": "", "poster_url": "ftp://example.org/p.png"})
+    error = raised.value
+    assert error.status_code == 422
+    assert set(error.field_errors) == {"title", "poster_url"}
+    assert "http" in error.field_errors["poster_url"]
+    assert "title" in error.detail and "poster_url" in error.detail
+
+
+def test_review_is_scored_and_counted_in_the_rating(client, model_service_url):
+    movie = _movie(client)
+    review = client.create_review(
+        movie_id=movie["id"], author="관객", content="  정말 최고의 영화  "
+    )
+    assert review["content"] == "정말 최고의 영화"
+    assert review["status"] == "scored"
+    assert review["sentiment_label"] in ("negative", "neutral", "positive")
+    assert review["probabilities"][review["sentiment_label"]] == review["sentiment_score"]
+    assert client.get_review(review["id"]) == review
+    assert client.list_reviews(movie_id=movie["id"]) == [review]
+    assert client.list_reviews(limit=1) == [review]
+    rating = client.movie_rating(movie["id"])
+    assert rating["review_count"] == rating["scored_count"] == 1
+    assert rating["counts"][review["sentiment_label"]] == 1
+    assert rating["average_score"] == pytest.approx(review["positivity"])
+
+
+def test_review_for_an_unknown_movie_is_refused_readably(client):
+    with pytest.raises(GatewayError) as raised:
+        client.create_review(movie_id=2_000_000_000, author="관객", content="재미있어요 정말로")
+    assert raised.value.status_code == 404 and raised.value.detail == "Movie not found"
+
+
+def test_health_names_the_served_model(client, model_service_url):
+    health = client.health()
+    assert health["database"] == health["model_service"] == "ok"
+    assert health["model"].startswith("korean-sentiment:")
+
+
+def test_unreachable_gateway_is_one_typed_error():
+    with pytest.raises(GatewayError) as raised:
+        GatewayClient(f"http://127.0.0.1:{free_port()}", timeout_s=2).list_movies()
+    assert raised.value.unreachable and "Cannot reach the gateway" in raised.value.detail
+
+
+def test_silent_gateway_times_out_as_a_typed_error():
+    with socket.create_server(("127.0.0.1", 0)) as listener:  # accepts, never answers
+        client = GatewayClient(f"http://127.0.0.1:{listener.getsockname()[1]}", timeout_s=0.5)
+        with pytest.raises(GatewayError) as raised:
+            client.health()
+    assert raised.value.unreachable and "did not answer in time" in raised.value.detail
+
+
+class _ProxyErrorPage(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(502)
+        self.send_header("Content-Type", "text/html")
+        self.end_headers()
+        self.wfile.write(b"<html><body>Bad Gateway</body></html>")
+
+    def log_message(self, *args):
+        pass
+
+
+def test_an_error_page_that_is_not_json_still_reads_as_a_message():
+    server = http.server.HTTPServer(("127.0.0.1", 0), _ProxyErrorPage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(GatewayError) as raised:
+            GatewayClient(f"http://127.0.0.1:{server.server_port}").list_movies()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert raised.value.status_code == 502 and raised.value.detail == "HTTP 502 Bad Gateway"

@@ -1,0 +1,119 @@
+"""The UI's HTTP client for the gateway API: one httpx client, explicit timeouts, one error type.
+
+No Gradio here, so the client is tested on its own against a real gateway.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+API_KEY_HEADER = "X-API-Key"
+
+
+class GatewayError(Exception):
+    """A request the gateway refused or never answered, with a message a person can read.
+
+    `status_code` is None when the gateway could not be reached at all; `field_errors` maps a
+    request field (e.g. "title") to the gateway's validation message for it.
+    """
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status_code: int | None = None,
+        field_errors: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.status_code = status_code
+        self.field_errors = field_errors or {}
+
+    @property
+    def unreachable(self) -> bool:
+        return self.status_code is None
+
+
+class GatewayClient:
+    """The gateway's movies, reviews, ratings and health, as plain dicts."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout_s: float = 10.0,
+    ) -> None:
+        headers = {API_KEY_HEADER: api_key} if api_key else {}
+        # A short connect timeout: a gateway that is down should say so at once, not after 10 s.
+        timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 3.0))
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def health(self) -> dict[str, Any]:
+        """Status of the database and model service, and the served model tag (`model`)."""
+        # A 503 still carries the health body: the gateway answers but its database does not.
+        return self._request("GET", "/health", accept=(503,))
+
+    def list_movies(self, *, q: str | None = None, skip: int = 0, limit: int = 100) -> list[dict]:
+        params: dict[str, Any] = {"skip": skip, "limit": limit}
+        if q:
+            params["q"] = q
+        return self._request("GET", "/movies/", params=params)
+
+    def get_movie(self, movie_id: int) -> dict[str, Any]:
+        return self._request("GET", f"/movies/{movie_id}")
+
+    def create_movie(self, movie: dict[str, Any]) -> dict[str, Any]:
+        return self._request("POST", "/movies/", json=movie)
+
+    def delete_movie(self, movie_id: int) -> dict[str, Any]:
+        return self._request("DELETE", f"/movies/{movie_id}")
+
+    def create_review(self, *, movie_id: int, author: str, content: str) -> dict[str, Any]:
+        body = {"movie_id": movie_id, "author": author, "content": content}
+        return self._request("POST", "/reviews/", json=body)
+
+    def get_review(self, review_id: int) -> dict[str, Any]:
+        return self._request("GET", f"/reviews/{review_id}")
+
+    def list_reviews(
+        self, *, movie_id: int | None = None, skip: int = 0, limit: int = 10
+    ) -> list[dict]:
+        path = "/reviews/" if movie_id is None else f"/reviews/movie/{movie_id}"
+        return self._request("GET", path, params={"skip": skip, "limit": limit})
+
+    def movie_rating(self, movie_id: int) -> dict[str, Any]:
+        return self._request("GET", f"/reviews/movie/{movie_id}/rating")
+
+    def _request(
+        self, method: str, path: str, *, accept: tuple[int, ...] = (), **kwargs: Any
+    ) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise GatewayError(f"The gateway did not answer in time ({exc!r})") from exc
+        except httpx.HTTPError as exc:
+            raise GatewayError(f"Cannot reach the gateway at {self._http.base_url}") from exc
+        if response.is_error and response.status_code not in accept:
+            raise _error_from(response)
+        return response.json()
+
+
+def _error_from(response: httpx.Response) -> GatewayError:
+    """The gateway's `detail`, plus its validation `errors` ({"field", "message"}) by field."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):  # not the gateway speaking, e.g. a proxy's HTML page
+        body = {}
+    detail = body.get("detail") or f"HTTP {response.status_code} {response.reason_phrase}".strip()
+    field_errors: dict[str, str] = {}
+    for error in body.get("errors") or []:
+        field_errors.setdefault(str(error.get("field")), str(error.get("message")))
+    return GatewayError(str(detail), status_code=response.status_code, field_errors=field_errors)
