@@ -1,0 +1,238 @@
+"""HTML fragments and chart tables the UI shows, built from the gateway's JSON.
+
+Everything a person typed (titles, names, review text) goes through `escape`, so it is shown as
+text and never read as markup. No Gradio here: the rendering is tested on its own.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from ui.client import GatewayError
+from ui.i18n import LABEL_EMOJI, LABELS, T, label_text
+from ui.settings import settings
+
+# gr.HTML fills its template with JavaScript-style `${...}` and Handlebars `{{...}}`: user text
+# must not carry either, so braces and dollar signs become character references as well.
+_TEMPLATE_CHARS = str.maketrans({"{": "&#123;", "}": "&#125;", "$": "&#36;"})
+_CSS_URL_CHARS = str.maketrans(
+    {'"': "%22", "'": "%27", "(": "%28", ")": "%29", "\\": "%5C", "<": "%3C", ">": "%3E"}
+)
+
+
+def escape(value: Any) -> str:
+    """A value as inert HTML text."""
+    return html.escape(str(value), quote=True).translate(_TEMPLATE_CHARS)
+
+
+def notice(message: str, *, kind: str = "info") -> str:
+    """A one-line message box; `kind` is info, ok or error. `message` is already safe HTML."""
+    return f'<div class="notice notice-{kind}">{message}</div>'
+
+
+def error_notice(error: GatewayError) -> str:
+    if error.unreachable:
+        return notice(escape(T["gateway_unreachable"]), kind="error")
+    return notice(escape(T["gateway_error"].format(detail=error.detail)), kind="error")
+
+
+def field_error(message: str | None) -> str:
+    return f'<div class="field-error">⚠️ {escape(message)}</div>' if message else ""
+
+
+def status_panel(health: dict[str, Any] | None, error: GatewayError | None = None) -> str:
+    """Gateway, database and model status with the served model tag, from GET /health."""
+    gateway_up = health is not None
+    rows = [(T["status_gateway"], gateway_up)]
+    if health is not None:
+        rows.append((T["status_database"], health.get("database") == "ok"))
+        rows.append((T["status_model"], health.get("model_service") == "ok"))
+    items = "".join(
+        f'<li><span class="dot {"up" if up else "down"}"></span>{escape(name)}: '
+        f"<b>{escape(T['status_up'] if up else T['status_down'])}</b></li>"
+        for name, up in rows
+    )
+    tag = (health or {}).get("model")
+    if tag:
+        items += f"<li>{escape(T['status_model_tag'])}: <code>{escape(tag)}</code></li>"
+    if (health or {}).get("pending_reviews"):
+        items += f"<li>{escape(T['pending_reviews'].format(count=health['pending_reviews']))}</li>"
+    if error is not None and not error.unreachable:
+        items += f"<li>{escape(error.detail)}</li>"
+    return f'<div class="status-panel"><h3>{escape(T["status_heading"])}</h3><ul>{items}</ul></div>'
+
+
+def movie_cards(movies: list[dict[str, Any]], *, searched: bool = False) -> str:
+    """The movie list: poster (where given), title, year, director and genre."""
+    if not movies:
+        return notice(escape(T["no_movies_found" if searched else "no_movies"]))
+    return '<div class="movie-grid">' + "".join(_movie_card(m) for m in movies) + "</div>"
+
+
+def _movie_card(movie: dict[str, Any]) -> str:
+    poster_url = movie.get("poster_url") or ""
+    if poster_url.startswith(("http://", "https://")):
+        # A CSS background rather than <img>: a poster that fails to load leaves a plain tile.
+        style = f"background-image:url(&quot;{_css_url(poster_url)}&quot;)"
+        poster = f'<div class="poster" style="{style}"></div>'
+    else:
+        poster = f'<div class="poster poster-empty">{escape(T["no_poster"])}</div>'
+    facts = [movie.get("release_date"), movie.get("director"), movie.get("genre")]
+    facts_line = " · ".join(escape(fact) for fact in facts if fact)
+    return (
+        f'<div class="movie-card">{poster}<div class="movie-info">'
+        f'<div class="movie-title">{escape(movie["title"])}</div>'
+        f'<div class="movie-facts">{facts_line}</div></div></div>'
+    )
+
+
+def _css_url(url: str) -> str:
+    """A URL safe inside url("...") in a style attribute: quotes, brackets, backslashes encoded."""
+    return escape(url.translate(_CSS_URL_CHARS))
+
+
+def movie_choice_label(movie: dict[str, Any]) -> str:
+    """How a movie appears in a dropdown: "Title (2019)"."""
+    year = (movie.get("release_date") or "")[:4]
+    return f"{movie['title']} ({year})" if year else movie["title"]
+
+
+def label_badge(label: str | None) -> str:
+    if label not in LABEL_EMOJI:
+        return f'<span class="badge badge-pending">◷ {escape(T["pending"])}</span>'
+    return f'<span class="badge badge-{label}">{escape(label_text(label))}</span>'
+
+
+def review_result(review: dict[str, Any]) -> str:
+    """What the writer sees after submitting: label, confidence, probability bars, model tag."""
+    heading = escape(T["review_number"].format(id=review["id"]))
+    if review.get("status") != "scored":
+        return (
+            f'<div class="review-result pending"><div class="result-heading">{heading}</div>'
+            f'<div class="result-label">{label_badge(None)}</div>'
+            f'<p class="pending-note">{escape(T["pending_note"])}</p></div>'
+        )
+    label = review["sentiment_label"]
+    confidence = review.get("sentiment_score") or 0.0
+    return (
+        f'<div class="review-result scored"><div class="result-heading">{heading}</div>'
+        f'<div class="result-label">{label_badge(label)}</div>'
+        f'<div class="result-confidence">{escape(T["confidence"])}: <b>{confidence:.1%}</b></div>'
+        f"{probability_bars(review.get('probabilities') or {})}"
+        f'<div class="result-model">{escape(T["scored_by"])}: '
+        f"<code>{escape(review.get('sentiment_model') or '')}</code></div></div>"
+    )
+
+
+def probability_bars(probabilities: dict[str, float]) -> str:
+    """One horizontal bar per label, positive first."""
+    rows = "".join(
+        f'<div class="prob-row"><span class="prob-name">{escape(label_text(label))}</span>'
+        f'<span class="prob-track"><span class="prob-fill fill-{label}" '
+        f'style="width:{100 * probabilities.get(label, 0.0):.1f}%"></span></span>'
+        f'<span class="prob-value">{probabilities.get(label, 0.0):.1%}</span></div>'
+        for label in LABELS
+    )
+    return f'<div class="prob-bars" title="{escape(T["probabilities"])}">{rows}</div>'
+
+
+def review_cards(reviews: list[dict[str, Any]], movie_titles: dict[int, str]) -> str:
+    """A page of reviews, newest first as the gateway returns them."""
+    if not reviews:
+        return notice(escape(T["no_reviews"]))
+    return (
+        '<div class="review-list">'
+        + "".join(
+            _review_card(review, movie_titles.get(review["movie_id"], "")) for review in reviews
+        )
+        + "</div>"
+    )
+
+
+def _review_card(review: dict[str, Any], movie_title: str) -> str:
+    scored = review.get("status") == "scored"
+    positivity = (
+        f'<span class="positivity">{escape(T["positivity"])} {review["positivity"]:.0%}</span>'
+        if scored and review.get("positivity") is not None
+        else ""
+    )
+    return (
+        f'<div class="review-card"><div class="review-head">'
+        f"{label_badge(review.get('sentiment_label') if scored else None)}{positivity}"
+        f'<span class="review-author">{escape(review.get("author") or "")}</span>'
+        f'<span class="review-movie">{escape(movie_title)}</span>'
+        f'<span class="review-time">{escape(_when(review.get("created_at")))}</span></div>'
+        f'<div class="review-content">{escape(review["content"])}</div></div>'
+    )
+
+
+def _when(timestamp: str | None) -> str:
+    return local_time(timestamp).strftime("%Y-%m-%d %H:%M") if timestamp else ""
+
+
+def local_time(timestamp: str) -> datetime:
+    """A gateway timestamp (ISO 8601, UTC when it names no zone) in UI_TIMEZONE, zone dropped."""
+    moment = datetime.fromisoformat(timestamp)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(ZoneInfo(settings.ui_timezone)).replace(tzinfo=None)
+
+
+def statistics(rating: dict[str, Any]) -> str:
+    """Average positivity, review count and label ratios of one movie, from its rating."""
+    average = rating.get("average_score")
+    average_text = f"{average:.0%}" if average is not None else "–"
+    meter = (
+        f'<div class="meter"><span style="width:{100 * average:.1f}%"></span></div>'
+        if average is not None
+        else ""
+    )
+    ratios = rating.get("ratios") or {}
+    ratio = " / ".join(
+        f"{escape(label_text(label))} {ratios.get(label, 0.0):.0%}" for label in LABELS
+    )
+    scored = escape(T["scored_count"].format(count=rating.get("scored_count", 0)))
+    return (
+        '<div class="stats">'
+        f'<div class="stat"><div class="stat-name">{escape(T["average_positivity"])}</div>'
+        f'<div class="stat-value" data-stat="average">{average_text}</div>{meter}</div>'
+        f'<div class="stat"><div class="stat-name">{escape(T["review_count"])}</div>'
+        f'<div class="stat-value" data-stat="count">{int(rating.get("review_count", 0))}</div>'
+        f'<div class="stat-note">{scored}</div></div>'
+        f'<div class="stat wide"><div class="stat-name">{escape(T["label_ratio"])}</div>'
+        f'<div class="stat-value small" data-stat="ratio">{ratio}</div></div></div>'
+    )
+
+
+def label_counts(rating: dict[str, Any]) -> dict[str, int]:
+    """Scored reviews per label, from the rating's per-label counts."""
+    counts = rating.get("counts") or {}
+    return {label: int(counts.get(label, 0)) for label in LABELS}
+
+
+def label_distribution(rating: dict[str, Any]) -> pd.DataFrame:
+    """Rows of (label, count) for the bar chart, positive first."""
+    counts = label_counts(rating)
+    return pd.DataFrame(
+        {
+            T["label_axis"]: [label_text(label) for label in LABELS],
+            T["count_axis"]: [counts[label] for label in LABELS],
+        }
+    )
+
+
+def positivity_trend(reviews: list[dict[str, Any]]) -> pd.DataFrame:
+    """Running average positivity over the scored reviews, oldest first, for the line chart."""
+    scored = sorted(
+        (r for r in reviews if r.get("status") == "scored" and r.get("positivity") is not None),
+        key=lambda r: r["created_at"],
+    )
+    times = pd.to_datetime([local_time(r["created_at"]) for r in scored])
+    positivity = pd.Series([r["positivity"] for r in scored], dtype="float64")
+    running = positivity.expanding().mean()
+    return pd.DataFrame({T["time_axis"]: times, T["positivity_axis"]: running.round(3)})
