@@ -163,7 +163,7 @@ class SentimentService:
         return self.ready
 
     @bentoml.api(
-        batchable=True,
+        batchable=settings.batching,
         batch_dim=0,
         max_batch_size=settings.max_batch_size,
         max_latency_ms=settings.max_latency_ms,

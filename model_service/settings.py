@@ -21,7 +21,8 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(5000, ge=1)
 
     # Adaptive batching: texts per ONNX run, and the latency budget a queued request may spend
-    # before the batcher answers 503 instead.
+    # before the batcher answers 503 instead. Off, each request runs alone (for comparison).
+    batching: bool = True
     max_batch_size: int = Field(64, ge=2)
     max_latency_ms: int = Field(1000, ge=1)
     # In-flight requests per instance before 429; the whole request's deadline (504).
