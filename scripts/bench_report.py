@@ -1,0 +1,423 @@
+"""The benchmark's targets, README tables and charts, all computed from one results object."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+# Designs in the served section: results key → name in tables and charts.
+DESIGNS = {
+    "batching": "model service, adaptive batching",
+    "no_batching": "model service, batching off",
+    "baseline": "per-request pipeline (FastAPI)",
+}
+P99_BUDGET_MS = 250.0
+
+
+def point_at(points: Sequence[dict], concurrency: int) -> dict:
+    for point in points:
+        if point["concurrency"] == concurrency:
+            return point
+    raise KeyError(f"no point at concurrency {concurrency}")
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    """numerator / denominator, infinite for a zero denominator (nothing got through)."""
+    return numerator / denominator if denominator else math.inf
+
+
+def _target(key: str, text: str, value: float, needed: float, passed: bool, detail: str) -> dict:
+    return {
+        "key": key,
+        "target": text,
+        "value": round(value, 3),
+        "needed": needed,
+        "passed": bool(passed),
+        "summary": f"{text}: {value:.2f} (needs {needed:g}); {detail}",
+        "detail": detail,
+    }
+
+
+def evaluate_targets(results: dict) -> list[dict]:
+    """The issue's five ratios from this run's figures, each with pass or miss."""
+    served = results["served"]
+    on64 = point_at(served["batching"], 64)
+    off64 = point_at(served["no_batching"], 64)
+    base64 = point_at(served["baseline"], 64)
+    on32 = point_at(served["batching"], 32)
+    ceiling = next(p for p in results["in_process"]["points"] if p["batch"] == 64)
+    gateway = served["gateway"]
+    p99 = on64["latency_ms"]["p99"]
+
+    batching = ratio(on64["texts_per_s"], off64["texts_per_s"])
+    targets = [
+        _target(
+            "batching_vs_off",
+            "adaptive batching ≥ 3× batching off at concurrency 64, p99 ≤ 250 ms",
+            batching,
+            3,
+            batching >= 3 and p99 <= P99_BUDGET_MS,
+            f"{on64['texts_per_s']:.0f} vs {off64['texts_per_s']:.0f} texts/s, p99 {p99:.0f} ms",
+        ),
+        _ratio_target(
+            "batching_vs_per_request",
+            "adaptive batching ≥ 5× the per-request design at concurrency 64",
+            on64["texts_per_s"],
+            base64["texts_per_s"],
+            5,
+            "texts/s",
+        ),
+        _ratio_target(
+            "served_vs_ceiling",
+            "served at concurrency 64 ≥ 50% of in-process batch 64",
+            on64["texts_per_s"],
+            ceiling["texts_per_s"],
+            0.5,
+            "texts/s",
+        ),
+        _ratio_target(
+            "gateway_vs_service",
+            "gateway POST /reviews/ ≥ 60% of the model service at concurrency 32",
+            gateway["scored_per_s"],
+            on32["texts_per_s"],
+            0.6,
+            ("scored reviews/s", "texts/s"),
+        ),
+        _int8_target(results["int8_vs_fp32"]),
+    ]
+    return targets
+
+
+def _ratio_target(
+    key: str,
+    text: str,
+    numerator: float,
+    denominator: float,
+    needed: float,
+    units: str | tuple[str, str],
+) -> dict:
+    value = ratio(numerator, denominator)
+    if isinstance(units, str):
+        detail = f"{numerator:.0f} vs {denominator:.0f} {units}"
+    else:
+        detail = f"{numerator:.0f} {units[0]} vs {denominator:.0f} {units[1]}"
+    return _target(key, text, value, needed, value >= needed, detail)
+
+
+def int8_figures(comparison: dict) -> dict:
+    """Speed-up and accuracy drop (points) from this run, or from the card when FP32 was absent."""
+    if "single_text_latency" in comparison:
+        latency = comparison["single_text_latency"]
+        accuracy = comparison["accuracy"]
+        metric = accuracy["metric"]
+        return {
+            "from": "this run",
+            "speedup": latency["fp32_median_ms"] / latency["int8_median_ms"],
+            "drop_points": (accuracy[f"fp32_{metric}"] - accuracy[f"int8_{metric}"]) * 100,
+            "metric": f"{metric} on {accuracy['data']} (n={accuracy['n']})",
+        }
+    card = comparison["card"]
+    parity = card.get("parity") or {}
+    return {
+        "from": "the bundle's card (no FP32 model in this run)",
+        "speedup": card["latency_ms"]["speedup"],
+        "drop_points": parity["accuracy_drop"] * 100,
+        "metric": f"{parity['accuracy_metric']} on the dev sample (n={parity['n']})",
+    }
+
+
+def _int8_target(comparison: dict) -> dict:
+    figures = int8_figures(comparison)
+    passed = figures["speedup"] >= 1.5 and figures["drop_points"] <= 0.5
+    detail = (
+        f"single-text speed-up {figures['speedup']:.2f}×, accuracy drop "
+        f"{figures['drop_points']:.2f} points ({figures['metric']}; from {figures['from']})"
+    )
+    text = "INT8 ≥ 1.5× FP32 single-text latency, ≤ 0.5 points accuracy loss"
+    return _target("int8_vs_fp32", text, figures["speedup"], 1.5, passed, detail)
+
+
+# ---------------------------------------------------------------- README
+
+
+def _row(*cells: object) -> str:
+    return "| " + " | ".join(str(cell) for cell in cells) + " |"
+
+
+def _latency_cells(point: dict) -> list[str]:
+    latency = point["latency_ms"]
+    return [f"{latency[p]:.1f}" for p in ("p50", "p95", "p99")]
+
+
+def _load_table(points: Sequence[dict], unit: str = "texts/s") -> list[str]:
+    lines = [
+        _row("concurrency", unit, "requests/s", "p50 ms", "p95 ms", "p99 ms", "failed",
+             "generator CPU", "server CPU", "machine CPU"),
+        _row(*["---"] * 10),
+    ]  # fmt: skip
+    for p in points:
+        share = p["cpu_share"]
+        lines.append(
+            _row(
+                p["concurrency"],
+                f"{p['texts_per_s']:.0f}",
+                f"{p['requests_per_s']:.0f}",
+                *_latency_cells(p),
+                p["failed"],
+                f"{share['generator']:.0%}",
+                f"{share['servers']:.0%}" if share["servers"] is not None else "–",
+                f"{share['machine']:.0%}",
+            )
+        )
+    return lines
+
+
+def render_readme(results: dict, charts: Sequence[str], findings: str | None = None) -> str:
+    """docs/benchmarks/README.md: how to rerun, the machine, the targets, the tables, the charts."""
+    m, served, bundle = results["machine"], results["served"], results["bundle"]
+    passed = sum(t["passed"] for t in results["targets"])
+    dirty = ", uncommitted changes" if results["git"]["dirty"] else ""
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Generated by `{results['command']}` on {results['date']} (commit "
+        f"`{results['git']['commit'][:10]}`{dirty}"
+        f"), in {results['seconds']:.0f} s. Every figure below comes from that one run; the raw "
+        "numbers are in [results.json](results.json). Do not edit this file: rerun the benchmark.",
+        "",
+    ]
+    if results["quick"]:
+        lines += ["**Quick smoke run: durations of 1–2 s, not representative.**", ""]
+    lines += [
+        "## How to rerun",
+        "",
+        "```",
+        "make bench                                   # default bundle → docs/benchmarks/",
+        "python -m scripts.bench --bundle DIR --out /tmp/bench   # another bundle, elsewhere",
+        "python -m scripts.bench --quick --out /tmp/bench        # smoke run, seconds per point",
+        "```",
+        "",
+        "Nothing else may use the CPU meanwhile: the machine's busy share during each point is in "
+        "results.json (`cpu_share.machine`). The load generator is Debian's `wrk` (one thread, "
+        "closed loop, keep-alive) cycling through request bodies built from "
+        f"{results['data']['texts']} test-split reviews (mean {results['data']['mean_chars']} "
+        "characters), read at run time.",
+        "",
+        "## Machine and model",
+        "",
+        f"- CPU: {m['cpu_model']}, {m['cores_available']} cores available "
+        f"({m['logical_cpus']} logical), {m['memory_gib']} GiB memory, Linux {m['kernel']}, "
+        f"Python {m['python']}",
+        f"- Bundle: `{bundle['tag']}` from `{bundle['path']}` (max {bundle['max_tokens']} "
+        f"tokens, labels {', '.join(bundle['labels'])})",
+        "- Versions: "
+        + ", ".join(f"{k} {v}" for k, v in results["versions"].items() if v is not None),
+        f"- Durations: {results['settings']['duration_s']:g} s per load point after "
+        f"{results['settings']['warmup_s']:g} s of warm-up at the same concurrency; "
+        f"{results['settings']['in_process_s']:g} s per in-process batch size",
+        "",
+        f"## Targets ({passed} of {len(results['targets'])} met)",
+        "",
+        _row("target", "measured", "needed", "result", "from"),
+        _row("---", "---", "---", "---", "---"),
+    ]
+    for t in results["targets"]:
+        lines.append(
+            _row(t["target"], f"{t['value']:.2f}", f"{t['needed']:g}",
+                 "**pass**" if t["passed"] else "**miss**", t["detail"])
+        )  # fmt: skip
+    ceiling = results["in_process"]
+    lines += [
+        "",
+        "## 1. Ceiling: the inference module in process",
+        "",
+        f"`SentimentModel.predict` with {ceiling['intra_op_threads']} onnxruntime threads, "
+        "consecutive batches of review texts.",
+        "",
+        _row("batch", "texts/s", "ms per batch"),
+        _row("---", "---", "---"),
+        *(
+            _row(p["batch"], f"{p['texts_per_s']:.0f}", f"{p['ms_per_batch']:.2f}")
+            for p in ceiling["points"]
+        ),
+        "",
+        '## 2. The per-request design: `pipeline("sentiment-analysis")` in a FastAPI endpoint',
+        "",
+        "transformers' pipeline over Optimum's ORTModelForSequenceClassification on the same INT8 "
+        "model (scripts/bench_baseline_app.py), one text per call, uvicorn with one worker.",
+        "",
+        *_load_table(served["baseline"]),
+        "",
+        "## 3. The model service (`bentoml serve`)",
+        "",
+        "One text per request, adaptive batching on (the default):",
+        "",
+        *_load_table(served["batching"]),
+        "",
+        "One text per request, batching off (`MODEL_SERVICE_BATCHING=false`):",
+        "",
+        *_load_table(served["no_batching"]),
+        "",
+        f"Requests carrying lists of {served['lists'][0]['texts_per_request']} texts "
+        "(batching on):",
+        "",
+        *_load_table(served["lists"]),
+        "",
+        *_gateway_section(served),
+        *_int8_section(results["int8_vs_fp32"]),
+        "## Charts",
+        "",
+        *(f"![{name}]({name})" for name in charts),
+        "",
+    ]
+    if findings:
+        lines += [
+            "## What the figures say",
+            "",
+            f"Where the time goes, and what was changed in the design: [{findings}]({findings}).",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def _gateway_section(served: dict) -> list[str]:
+    gateway = served["gateway"]
+    statuses = ", ".join(f"{k} {v}" for k, v in sorted(gateway["reviews_by_status"].items()))
+    return [
+        "## 4. The gateway: `POST /reviews/` end to end on PostgreSQL",
+        "",
+        "Each request stores the review, has the model service score it, and stores the score "
+        "(background scorer off, so a review counts as scored only if its own request scored it). "
+        f"Reviews of at least 5 characters (mean {gateway['mean_chars']}).",
+        "",
+        *_load_table([gateway], "reviews/s"),
+        "",
+        f"Measured reviews by status: {statuses}; scored reviews/s: {gateway['scored_per_s']:.0f}.",
+        "",
+    ]
+
+
+def _int8_section(comparison: dict) -> list[str]:
+    lines = ["## 5. INT8 vs FP32", "", f"FP32 model: {comparison['fp32_from']}.", ""]
+    if "single_text_latency" not in comparison:
+        card = comparison["card"]
+        lines += [
+            "Only the figures the bundle's card recorded at build time are available:",
+            "",
+            "```",
+            f"size_bytes: {card['size_bytes']}",
+            f"latency_ms: {card['latency_ms']}",
+            "```",
+            "",
+        ]
+        return lines
+    latency, size = comparison["single_text_latency"], comparison["size_bytes"]
+    throughput, accuracy = comparison["batch64"], comparison["accuracy"]
+    lines += [
+        _row("", "FP32", "INT8", "INT8 / FP32"),
+        _row("---", "---", "---", "---"),
+        _row(
+            f"single-text latency, median ms ({latency['threads']} thread, "
+            f"{latency['texts']} texts)",
+            f"{latency['fp32_median_ms']:.2f}",
+            f"{latency['int8_median_ms']:.2f}",
+            f"{latency['fp32_median_ms'] / latency['int8_median_ms']:.2f}× faster",
+        ),
+        _row(
+            "single-text latency, p90 ms",
+            f"{latency['fp32_p90_ms']:.2f}",
+            f"{latency['int8_p90_ms']:.2f}",
+            "",
+        ),
+        _row(
+            "batch-64 throughput, texts/s",
+            f"{throughput['fp32']['texts_per_s']:.0f}",
+            f"{throughput['int8']['texts_per_s']:.0f}",
+            f"{ratio(throughput['int8']['texts_per_s'], throughput['fp32']['texts_per_s']):.2f}×",
+        ),
+        _row(
+            "model.onnx, MB",
+            f"{size['fp32'] / 1e6:.1f}",
+            f"{size['int8'] / 1e6:.1f}",
+            f"{size['int8'] / size['fp32']:.2f}",
+        ),
+    ]
+    for name in ("accuracy", "binary_accuracy", "macro_f1"):
+        fp32, int8 = accuracy[f"fp32_{name}"], accuracy[f"int8_{name}"]
+        lines.append(
+            _row(f"{name} on {accuracy['data']} (n={accuracy['n']})", f"{fp32:.4f}",
+                 f"{int8:.4f}", f"{(int8 - fp32) * 100:+.2f} points")
+        )  # fmt: skip
+    lines += ["", f"Label agreement INT8 vs FP32: {accuracy['agreement']:.2%}.", ""]
+    return lines
+
+
+# ---------------------------------------------------------------- charts
+
+
+def plot_charts(results: dict, out: Path) -> list[Path]:
+    """throughput.png (texts/s vs concurrency per design) and latency.png (p50/p95/p99)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    served = results["served"]
+    ceiling = next(p for p in results["in_process"]["points"] if p["batch"] == 64)
+    levels = sorted({p["concurrency"] for key in DESIGNS for p in served[key]})
+
+    figure, axis = plt.subplots(figsize=(8, 5), dpi=120)
+    for key, name in DESIGNS.items():
+        points = served[key]
+        axis.plot([p["concurrency"] for p in points], [p["texts_per_s"] for p in points],
+                  marker="o", label=name)  # fmt: skip
+    lists = served["lists"]
+    axis.plot(
+        [p["concurrency"] for p in lists],
+        [p["texts_per_s"] for p in lists],
+        marker="s",
+        linestyle=":",
+        label=f"model service, lists of {lists[0]['texts_per_request']} texts",
+    )
+    gateway = served["gateway"]
+    axis.plot([gateway["concurrency"]], [gateway["scored_per_s"]], marker="*", markersize=14,
+              linestyle="none", label="gateway POST /reviews/ (reviews/s)")  # fmt: skip
+    axis.axhline(ceiling["texts_per_s"], color="grey", linestyle="--",
+                 label="in-process ceiling, batch 64")  # fmt: skip
+    axis.set_xscale("log", base=2)
+    axis.set_xticks(levels, [str(level) for level in levels])
+    axis.set_xlabel("concurrent connections")
+    axis.set_ylabel("texts per second")
+    axis.set_ylim(bottom=0)
+    axis.set_title(f"Throughput vs concurrency ({results['bundle']['tag']})")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    throughput = out / "throughput.png"
+    figure.savefig(throughput)
+    plt.close(figure)
+
+    figure, axes = plt.subplots(1, 3, figsize=(12, 4.2), dpi=120, sharey=True)
+    for axis, percentile in zip(axes, ("p50", "p95", "p99"), strict=True):
+        for key, name in DESIGNS.items():
+            points = served[key]
+            latencies = [p["latency_ms"][percentile] for p in points]
+            axis.plot([p["concurrency"] for p in points], latencies, marker="o", label=name)
+        axis.plot([gateway["concurrency"]], [gateway["latency_ms"][percentile]], marker="*",
+                  markersize=12, linestyle="none", label="gateway POST /reviews/")  # fmt: skip
+        if percentile == "p99":
+            axis.axhline(P99_BUDGET_MS, color="red", linestyle="--", label="p99 budget 250 ms")
+        axis.set_xscale("log", base=2)
+        axis.set_yscale("log")
+        axis.set_xticks(levels, [str(level) for level in levels])
+        axis.set_xlabel("concurrent connections")
+        axis.set_title(f"{percentile} latency")
+        axis.grid(alpha=0.3, which="both")
+    axes[0].set_ylabel("milliseconds")
+    axes[-1].legend(fontsize=7)
+    figure.tight_layout()
+    latency = out / "latency.png"
+    figure.savefig(latency)
+    plt.close(figure)
+    return [throughput, latency]

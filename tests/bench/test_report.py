@@ -1,0 +1,192 @@
+"""The benchmark's targets, README and charts, from a synthetic results object."""
+
+import math
+from pathlib import Path
+
+import pytest
+
+from scripts.bench_report import evaluate_targets, plot_charts, ratio, render_readme
+
+LEVELS = (1, 8, 32, 64, 128)
+
+
+def _point(concurrency: int, texts_per_s: float, p99: float = 100.0, texts: int = 1) -> dict:
+    return {
+        "concurrency": concurrency,
+        "texts_per_request": texts,
+        "requests": 1000,
+        "ok": 1000,
+        "failed": 0,
+        "seconds": 10.0,
+        "requests_per_s": texts_per_s / texts,
+        "texts_per_s": texts_per_s,
+        "latency_ms": {"p50": p99 / 3, "p95": p99 / 1.5, "p99": p99},
+        "cpu_share": {"generator": 0.02, "servers": 0.9, "machine": 0.95},
+    }
+
+
+def _results(
+    *,
+    on64: float = 1200.0,
+    on64_p99: float = 200.0,
+    off64: float = 300.0,
+    baseline64: float = 200.0,
+    ceiling64: float = 2000.0,
+    on32: float = 1000.0,
+    gateway_scored: float = 700.0,
+) -> dict:
+    batching = [_point(c, on64 if c == 64 else on32, on64_p99 if c == 64 else 50) for c in LEVELS]
+    return {
+        "command": "make bench",
+        "date": "2026-11-22T01:30:00+00:00",
+        "quick": False,
+        "seconds": 600.0,
+        "git": {"commit": "0123456789abcdef", "dirty": False},
+        "machine": {
+            "cpu_model": "Test CPU",
+            "cores_available": 2,
+            "logical_cpus": 2,
+            "memory_gib": 16.0,
+            "kernel": "6.1",
+            "python": "3.11.2",
+        },
+        "versions": {"bentoml": "1.4.39", "wrk": "wrk 4.1.0"},
+        "bundle": {
+            "tag": "korean-sentiment:20261122-abcdef",
+            "path": "models/korean-sentiment",
+            "max_tokens": 64,
+            "labels": ["negative", "neutral", "positive"],
+        },
+        "settings": {"duration_s": 12.0, "warmup_s": 3.0, "in_process_s": 5.0},
+        "data": {"texts": 2000, "mean_chars": 35.2},
+        "in_process": {
+            "intra_op_threads": 2,
+            "points": [
+                {
+                    "batch": b,
+                    "texts_per_s": ceiling64 * b / 64 if b < 64 else ceiling64,
+                    "ms_per_batch": 1.0,
+                }
+                for b in (1, 8, 32, 64)
+            ],
+        },
+        "served": {
+            "batching": batching,
+            "no_batching": [_point(c, off64, 400) for c in LEVELS],
+            "baseline": [_point(c, baseline64, 500) for c in (1, 64)],
+            "lists": [_point(c, 1500, 300, texts=32) for c in (1, 8)],
+            "gateway": _point(32, gateway_scored, 150)
+            | {
+                "scored_per_s": gateway_scored,
+                "reviews_by_status": {"scored": 7000},
+                "mean_chars": 40.0,
+            },
+        },
+        "int8_vs_fp32": {
+            "fp32_from": "Optimum ONNX export of the checkpoint checkpoints/x",
+            "card": {},
+            "size_bytes": {"fp32": 16_000_000, "int8": 4_000_000},
+            "single_text_latency": {
+                "fp32_median_ms": 3.0,
+                "fp32_p90_ms": 4.0,
+                "int8_median_ms": 1.5,
+                "int8_p90_ms": 2.0,
+                "threads": 1,
+                "texts": 300,
+            },
+            "batch64": {"fp32": {"texts_per_s": 800.0}, "int8": {"texts_per_s": 2000.0}},
+            "accuracy": {
+                "data": "test.tsv.gz",
+                "n": 32261,
+                "metric": "accuracy",
+                "agreement": 0.99,
+                "fp32_accuracy": 0.700,
+                "int8_accuracy": 0.697,
+                "fp32_binary_accuracy": 0.86,
+                "int8_binary_accuracy": 0.86,
+                "fp32_macro_f1": 0.65,
+                "int8_macro_f1": 0.649,
+            },
+        },
+    }
+
+
+def _by_key(results: dict) -> dict[str, dict]:
+    return {target["key"]: target for target in evaluate_targets(results)}
+
+
+def test_all_five_targets_pass_on_figures_that_meet_them() -> None:
+    targets = _by_key(_results())
+    assert len(targets) == 5
+    assert all(t["passed"] for t in targets.values()), [t["summary"] for t in targets.values()]
+    assert targets["batching_vs_off"]["value"] == 4.0
+    assert targets["batching_vs_per_request"]["value"] == 6.0
+    assert targets["served_vs_ceiling"]["value"] == 0.6
+    assert targets["gateway_vs_service"]["value"] == 0.7
+    assert targets["int8_vs_fp32"]["value"] == 2.0
+
+
+@pytest.mark.parametrize(
+    ("changes", "missed"),
+    [
+        ({"off64": 500.0}, "batching_vs_off"),  # 2.4×
+        ({"on64_p99": 260.0}, "batching_vs_off"),  # fast enough, but p99 over budget
+        ({"baseline64": 300.0}, "batching_vs_per_request"),  # 4×
+        ({"ceiling64": 2500.0}, "served_vs_ceiling"),  # 48%
+        ({"gateway_scored": 590.0}, "gateway_vs_service"),  # 59% of the service at 32
+    ],
+)
+def test_each_target_misses_just_below_its_threshold(changes: dict, missed: str) -> None:
+    targets = _by_key(_results(**changes))
+    assert not targets[missed]["passed"]
+    assert all(t["passed"] for key, t in targets.items() if key != missed)
+
+
+def test_int8_target_misses_on_accuracy_loss_even_when_fast() -> None:
+    results = _results()
+    results["int8_vs_fp32"]["accuracy"]["int8_accuracy"] = 0.694  # 0.6 points below FP32
+    target = _by_key(results)["int8_vs_fp32"]
+    assert not target["passed"]
+    assert "accuracy drop 0.60 points" in target["detail"]
+
+
+def test_int8_target_falls_back_to_the_card_without_an_fp32_model() -> None:
+    results = _results()
+    results["int8_vs_fp32"] = {
+        "fp32_from": "no FP32 model",
+        "card": {
+            "latency_ms": {"speedup": 1.4},
+            "parity": {"accuracy_drop": 0.001, "accuracy_metric": "accuracy", "n": 3000},
+            "size_bytes": {"fp32": 1, "int8": 1},
+        },
+    }
+    target = _by_key(results)["int8_vs_fp32"]
+    assert target["value"] == 1.4
+    assert not target["passed"]
+    assert "card" in target["detail"]
+
+
+def test_ratio_over_nothing_is_infinite() -> None:
+    assert ratio(5.0, 0.0) == math.inf
+    assert ratio(6.0, 3.0) == 2.0
+
+
+def test_readme_lists_every_target_with_its_result_and_the_rerun_command() -> None:
+    results = _results(baseline64=300.0)
+    results["targets"] = evaluate_targets(results)
+    readme = render_readme(results, ["throughput.png", "latency.png"])
+    assert "## Targets (4 of 5 met)" in readme
+    assert readme.count("**pass**") == 4
+    assert readme.count("**miss**") == 1
+    assert "make bench" in readme
+    assert "![throughput.png](throughput.png)" in readme
+    # The served tables hold every concurrency level measured.
+    for level in LEVELS:
+        assert f"| {level} | " in readme
+
+
+def test_charts_are_written_as_png(tmp_path: Path) -> None:
+    charts = plot_charts(_results(), tmp_path)
+    assert [c.name for c in charts] == ["throughput.png", "latency.png"]
+    for chart in charts:
+        assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
