@@ -225,7 +225,8 @@ def gateway(
         runner.warm(url, GATEWAY_CONCURRENCY)
         with engine.connect() as connection:
             last_id = connection.execute(text("SELECT coalesce(max(id), 0) FROM reviews")).scalar()
-        pids = [gateway_server.process.pid, service.process.pid]
+        postmaster = int((postgres.data_dir / "postmaster.pid").read_text().split()[0])
+        pids = [gateway_server.process.pid, service.process.pid, postmaster]
         point = runner.measure(url, GATEWAY_CONCURRENCY, pids, "gateway")
         with engine.connect() as connection:
             # Only the measured reviews: the warm-up's were written before last_id was read.

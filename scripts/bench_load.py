@@ -128,9 +128,14 @@ def run_wrk(
         raise RuntimeError(f"wrk failed ({finished.returncode}): {finished.stderr.strip()}")
     point = {"concurrency": concurrency, "texts_per_request": texts_per_request}
     point |= summarise(parse_wrk_output(finished.stdout), texts_per_request)
+    generator = generator_cpu / wall / cores
+    servers = server_cpu / wall / cores
+    machine = (busy_after - busy_before) / max(total_after - total_before, 1e-9)
     point["cpu_share"] = {
-        "generator": round(generator_cpu / wall / cores, 3),
-        "servers": round(server_cpu / wall / cores, 3) if server_pids else None,
-        "machine": round((busy_after - busy_before) / max(total_after - total_before, 1e-9), 3),
+        "generator": round(generator, 3),
+        "servers": round(servers, 3) if server_pids else None,
+        "machine": round(machine, 3),
+        # Whatever else ran meanwhile: a figure measured beside other work is not this stack's.
+        "other": round(max(machine - generator - servers, 0.0), 3) if server_pids else None,
     }
     return point

@@ -153,7 +153,7 @@ def _latency_cells(point: dict) -> list[str]:
 def _load_table(points: Sequence[dict], unit: str = "texts/s") -> list[str]:
     lines = [
         _row("concurrency", unit, "requests/s", "p50 ms", "p95 ms", "p99 ms", "failed",
-             "generator CPU", "server CPU", "machine CPU"),
+             "generator CPU", "server CPU", "other CPU"),
         _row(*["---"] * 10),
     ]  # fmt: skip
     for p in points:
@@ -167,7 +167,7 @@ def _load_table(points: Sequence[dict], unit: str = "texts/s") -> list[str]:
                 p["failed"],
                 f"{share['generator']:.0%}",
                 f"{share['servers']:.0%}" if share["servers"] is not None else "–",
-                f"{share['machine']:.0%}",
+                f"{share['other']:.0%}" if share.get("other") is not None else "–",
             )
         )
     return lines
@@ -198,8 +198,10 @@ def render_readme(results: dict, charts: Sequence[str], findings: str | None = N
         "python -m scripts.bench --quick --out /tmp/bench        # smoke run, seconds per point",
         "```",
         "",
-        "Nothing else may use the CPU meanwhile: the machine's busy share during each point is in "
-        "results.json (`cpu_share.machine`). The load generator is Debian's `wrk` (one thread, "
+        "Nothing else may use the CPU meanwhile: each table's CPU columns are shares of the whole "
+        "machine over the point, for the load generator, the servers (with their workers and, for "
+        "the gateway, PostgreSQL) and everything else (`other`, which should be near 0). "
+        "The load generator is Debian's `wrk` (one thread, "
         "closed loop, keep-alive) cycling through request bodies built from "
         f"{results['data']['texts']} test-split reviews (mean {results['data']['mean_chars']} "
         "characters), read at run time.",
