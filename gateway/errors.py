@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.routing import Match
 
 from gateway.schemas import FieldError, InvalidInput
 from gateway.scoring.client import ModelServiceError
@@ -18,10 +19,12 @@ logger = logging.getLogger(__name__)
 _RETRY_AFTER_S = "5"
 # Where an error sits in the request; the field name alone is clearer to a reader.
 _LOCATION_PARTS = {"body", "query", "path", "header", "cookie"}
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 def add_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(status.HTTP_405_METHOD_NOT_ALLOWED, _method_not_allowed)
     app.add_exception_handler(ModelServiceError, _model_service_error)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(PoolTimeoutError, _database_unavailable)
@@ -49,6 +52,23 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(
         InvalidInput(detail=detail, errors=errors).model_dump(),
         status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+    )
+
+
+async def _method_not_allowed(request: Request, _exc: Exception) -> JSONResponse:
+    # Starlette's Allow names the methods of one route; a path here has a route per method.
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.routes
+        )
+    ]
+    return JSONResponse(
+        {"detail": "Method Not Allowed"},
+        status_code=status.HTTP_405_METHOD_NOT_ALLOWED,
+        headers={"Allow": ", ".join(allowed)},
     )
 
 

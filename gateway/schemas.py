@@ -29,6 +29,9 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 INVALID_INPUT: dict[int | str, dict[str, Any]] = {
     422: {"model": InvalidInput, "description": "Invalid input"}
 }
+UNREADABLE_BODY: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The body could not be read (it is not UTF-8)"}
+}
 DATABASE_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorBody, "description": "The database is unavailable; retry after Retry-After"}
 }

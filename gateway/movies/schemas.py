@@ -1,18 +1,17 @@
 """Request and response bodies for movies."""
 
 from datetime import date, datetime
-from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict
 
-from gateway.fields import HttpUrlText, NotNull, text
+from gateway.fields import HttpUrlText, IsoDate, not_null, text
 
 Title = text(min_length=1, max_length=200)
 Name = text(max_length=100)
 
 
 class _MovieDetails(BaseModel):
-    release_date: date | None = None
+    release_date: IsoDate | None = None
     director: Name | None = None
     genre: Name | None = None
     poster_url: HttpUrlText | None = None
@@ -25,7 +24,7 @@ class MovieCreate(_MovieDetails):
 class MovieUpdate(_MovieDetails):
     """Only the fields sent are changed; `null` clears an optional field."""
 
-    title: Annotated[Title | None, NotNull] = None
+    title: not_null(Title) = None
 
 
 class MovieRead(BaseModel):

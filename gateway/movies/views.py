@@ -10,7 +10,7 @@ from gateway.movies import service as movie_service
 from gateway.movies.dependencies import ValidMovie
 from gateway.movies.models import Movie
 from gateway.movies.schemas import MovieCreate, MovieRead, MovieUpdate
-from gateway.schemas import INVALID_INPUT, NOT_FOUND, Message
+from gateway.schemas import INVALID_INPUT, NOT_FOUND, UNREADABLE_BODY, Message
 
 router = APIRouter(prefix="/movies", tags=["movies"], responses=INVALID_INPUT)
 
@@ -28,7 +28,9 @@ def list_movies(
     return movie_service.get_all(session=session, q=q, skip=skip, limit=limit)
 
 
-@router.post("/", response_model=MovieRead, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/", response_model=MovieRead, status_code=status.HTTP_201_CREATED, responses=UNREADABLE_BODY
+)
 def create_movie(movie_in: MovieCreate, session: SessionDep) -> Movie:
     return movie_service.create(session=session, movie_in=movie_in)
 
@@ -38,7 +40,7 @@ def read_movie(movie: ValidMovie) -> Movie:
     return movie
 
 
-@router.patch("/{movie_id}", response_model=MovieRead, responses=NOT_FOUND)
+@router.patch("/{movie_id}", response_model=MovieRead, responses={**NOT_FOUND, **UNREADABLE_BODY})
 def update_movie(movie: ValidMovie, movie_in: MovieUpdate, session: SessionDep) -> Movie:
     """Change the fields sent; the rest stay as they are."""
     return movie_service.update(session=session, movie=movie, movie_in=movie_in)

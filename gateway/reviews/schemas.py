@@ -1,11 +1,11 @@
 """Request and response bodies for reviews."""
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.fields import NotNull, text
+from gateway.fields import not_null, text
 from gateway.scoring.client import Label
 
 Author = text(min_length=1, max_length=100)
@@ -23,8 +23,8 @@ class ReviewCreate(BaseModel):
 class ReviewUpdate(BaseModel):
     """Only the fields sent are changed; new content is scored again."""
 
-    author: Annotated[Author | None, NotNull] = None
-    content: Annotated[Content | None, NotNull] = None
+    author: not_null(Author) = None
+    content: not_null(Content) = None
 
 
 class ReviewRead(BaseModel):

@@ -12,7 +12,7 @@ from gateway.reviews import service as review_service
 from gateway.reviews.dependencies import REVIEW_NOT_FOUND, ValidReview
 from gateway.reviews.models import Review
 from gateway.reviews.schemas import ReviewCreate, ReviewRead, ReviewUpdate
-from gateway.schemas import INVALID_INPUT, NOT_FOUND, Message
+from gateway.schemas import INVALID_INPUT, NOT_FOUND, UNREADABLE_BODY, Message
 from gateway.scoring.dependencies import ScorerDep
 from gateway.scoring.scorer import ReviewScorer
 from gateway.scoring.service import Claim, ClaimedReview, new_claim
@@ -27,7 +27,10 @@ def list_reviews(session: SessionDep, skip: Skip = 0, limit: Limit = 10) -> list
 
 
 @router.post(
-    "/", response_model=ReviewRead, status_code=status.HTTP_201_CREATED, responses=NOT_FOUND
+    "/",
+    response_model=ReviewRead,
+    status_code=status.HTTP_201_CREATED,
+    responses={**NOT_FOUND, **UNREADABLE_BODY},
 )
 async def create_review(review_in: ReviewCreate, session: SessionDep, scorer: ScorerDep) -> Review:
     """Store the review and score it; `status` stays `pending` while the model service is away."""
@@ -53,7 +56,7 @@ def read_review(review: ValidReview) -> Review:
     return review
 
 
-@router.patch("/{review_id}", response_model=ReviewRead, responses=NOT_FOUND)
+@router.patch("/{review_id}", response_model=ReviewRead, responses={**NOT_FOUND, **UNREADABLE_BODY})
 async def update_review(
     review: ValidReview, review_in: ReviewUpdate, session: SessionDep, scorer: ScorerDep
 ) -> Review:

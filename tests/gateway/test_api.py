@@ -254,6 +254,8 @@ CLIENT_ERRORS = [
     ("POST", "/movies/", {"title": "t", "director": "d" * 101}, 422, "director: String should"),
     ("POST", "/movies/", {"title": "t", "genre": "g" * 101}, 422, "genre: String should"),
     ("POST", "/movies/", {"title": "t", "release_date": "2019-02-30"}, 422, "release_date:"),
+    ("POST", "/movies/", {"title": "t", "release_date": 0}, 422, "YYYY-MM-DD"),
+    ("POST", "/movies/", {"title": "t", "release_date": "2019-05-30T00:00"}, 422, "YYYY-MM-DD"),
     (
         "POST",
         "/movies/",
@@ -379,6 +381,15 @@ def test_client_errors_are_4xx_with_a_readable_detail(api, method, path, body, s
     assert response.status_code == status, response.text
     assert isinstance(response.json()["detail"], str)
     assert detail in response.json()["detail"]
+
+
+def test_a_wrong_method_is_answered_with_the_methods_the_path_allows(api):
+    movie = create_movie(api)
+
+    response = api.request("OPTIONS", f"/movies/{movie['id']}")
+
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, PATCH, DELETE"
 
 
 def test_a_body_that_is_not_json_is_refused_with_422(api):
