@@ -23,7 +23,7 @@ NO_ANSWER = "no answer"
 
 
 class Ledger:
-    """Figures of one test run: fault scenarios by name, refused inputs by case."""
+    """Figures of one test run: fault scenarios by name, inputs by target and case."""
 
     def __init__(self) -> None:
         self.faults: dict[str, dict[str, Any]] = {}
@@ -36,7 +36,8 @@ class Ledger:
     def refusal(self, case: str, target: str, statuses: Iterable[int | str], expected: str) -> None:
         """Inputs tried against `target` and the statuses they got (added up over the run)."""
         entry = self.refusals.setdefault(
-            case, {"target": target, "expected": expected, "statuses": Counter()}
+            f"{target}: {case}",
+            {"case": case, "target": target, "expected": expected, "statuses": Counter()},
         )
         entry["statuses"].update(str(status) for status in statuses)
 
@@ -46,8 +47,8 @@ class Ledger:
         report["faults"].update(self.faults)
         report["refusals"].update(
             {
-                case: {**entry, "tried": entry["statuses"].total(), "statuses": entry["statuses"]}
-                for case, entry in self.refusals.items()
+                key: {**entry, "tried": entry["statuses"].total()}
+                for key, entry in self.refusals.items()
             }
         )
         report["run"] = {"finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
