@@ -168,13 +168,20 @@ def quantize(fp32_model: Path, out_dir: Path, preset: str, per_channel: bool) ->
 
 
 def tune_neutral_threshold(gold: np.ndarray, probabilities: np.ndarray) -> float:
-    """The two-class neutral threshold with the best three-class macro-F1 on the dev sample."""
+    """The two-class neutral threshold with the best three-class macro-F1 on the dev sample.
+
+    Of thresholds that tie for best, the middle one: the farthest from the edges where a little
+    more or less confidence (e.g. INT8 rounding) would change the labels.
+    """
     candidates = np.round(np.arange(0.50, 1.0, 0.01), 2)
-    scores = [
-        sentiment_metrics(gold, probabilities, decide(probabilities, float(t))[0])["macro_f1"]
-        for t in candidates
-    ]
-    return float(candidates[int(np.argmax(scores))])
+    scores = np.array(
+        [
+            sentiment_metrics(gold, probabilities, decide(probabilities, float(t))[0])["macro_f1"]
+            for t in candidates
+        ]
+    )
+    best = candidates[scores >= scores.max() - 1e-9]
+    return float(best[len(best) // 2])
 
 
 def parity_report(

@@ -12,7 +12,7 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from model_service.inference import SentimentModel
+from model_service.inference import SentimentModel, decide
 from scripts import build_model
 from scripts.build_model import BuildOptions, BuildRefused, build, choose_preset, cpu_flags
 from scripts.evaluate import gold_labels, score
@@ -170,20 +170,37 @@ def test_two_class_checkpoint_with_labels_gets_a_neutral_threshold(tiny_reviews,
     )
     card = json.loads((out / "card.json").read_text())
     assert card["labels"] == ["negative", "positive"]
-    assert 0.5 <= card["neutral_threshold"] < 1.0
+    assert 0.5 < card["neutral_threshold"] < 1.0
     assert card["neutral_threshold_from"].startswith("tuned")
     assert json.loads((out / "config.json").read_text())["id2label"] == {
         "0": "negative",
         "1": "positive",
     }
     model = SentimentModel.load(out)
-    texts = [r.text for r in read_reviews(tiny_reviews)]
-    for prediction in model.predict(texts):
+    reviews = read_reviews(tiny_reviews)
+    predictions = model.predict([r.text for r in reviews])
+    # The model is unsure of the middling reviews; the tuned threshold calls them neutral.
+    assert [p.label for p in predictions] == [r.label for r in reviews]
+    for prediction in predictions:
         probs = prediction.probabilities
         assert probs["neutral"] == 0.0
         leaning = max(probs["negative"], probs["positive"])
         assert (prediction.label == "neutral") == (leaning < card["neutral_threshold"])
         assert prediction.confidence == pytest.approx(leaning)
+
+
+def test_neutral_threshold_is_tuned_away_from_the_edges():
+    gold = np.array([0, 0, 1, 1, 1, 2, 2])  # negative, neutral, positive
+    leaning = [0.97, 0.92, 0.62, 0.58, 0.66, 0.95, 0.99]
+    sides = [0, 0, 0, 2, 2, 2, 2]
+    probabilities = np.zeros((len(gold), 3))
+    for row, (p, side) in enumerate(zip(leaning, sides, strict=True)):
+        probabilities[row, side], probabilities[row, 2 - side] = p, 1 - p
+    threshold = build_model.tune_neutral_threshold(gold, probabilities)
+    # Every threshold in (0.66, 0.92] separates the neutral reviews; the middle one is chosen.
+    assert 0.75 <= threshold <= 0.83
+    labels, _ = decide(probabilities, threshold)
+    assert labels.tolist() == gold.tolist()
 
 
 def test_register_then_evaluate_by_store_tag(
