@@ -14,9 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from scripts.reliability_report import REPORT_PATH
 from tests.support.server_process import REPO_ROOT
-
-REPORT_PATH = REPO_ROOT / "artifacts" / "reliability.json"
 
 # A request that got no HTTP answer at all (connection refused or reset, timeout).
 NO_ANSWER = "no answer"
