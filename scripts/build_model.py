@@ -325,12 +325,20 @@ def build(options: BuildOptions) -> dict:
     from transformers import AutoConfig, AutoTokenizer
 
     started = time.perf_counter()
-    config = AutoConfig.from_pretrained(options.source)
+    if not options.dev.is_file():
+        raise BuildRefused(f"dev data {options.dev} not found (--dev): the parity gate needs it")
+    try:
+        config = AutoConfig.from_pretrained(options.source)
+        tokenizer = AutoTokenizer.from_pretrained(options.source)
+    except OSError as error:
+        raise BuildRefused(
+            f"cannot load {options.source!r} (a local checkpoint directory, or a hub id where "
+            f"there is network): {error}"
+        ) from error
     labels = label_map(config.id2label, options.labels)
     threshold_given = options.neutral_threshold is not None
     if len(labels) == 2 and threshold_given and not 0.5 <= options.neutral_threshold <= 1:
         raise BuildRefused("--neutral-threshold must be in [0.5, 1]")
-    tokenizer = AutoTokenizer.from_pretrained(options.source)
     if not tokenizer.is_fast:
         raise BuildRefused(
             f"{options.source} has no fast tokenizer (tokenizer.json); cannot serve it"

@@ -125,13 +125,23 @@ def compare(gold: np.ndarray, first: Scored, second: Scored, metrics: list[dict]
     }
 
 
+class ModelNotFound(Exception):
+    """--model names neither a bundle directory nor a model in the store."""
+
+
 def load_model(reference: str, threads: int | None = None) -> SentimentModel:
     """A bundle directory, or a BentoML store tag such as korean-sentiment:latest."""
     if Path(reference).is_dir():
         return SentimentModel.load(reference, intra_op_threads=threads)
     import bentoml  # only for store tags: a bundle directory needs no BentoML
 
-    stored = bentoml.models.get(reference)
+    try:
+        stored = bentoml.models.get(reference)
+    except (bentoml.exceptions.NotFound, ValueError) as error:
+        raise ModelNotFound(
+            f"{reference!r} is neither a bundle directory nor a model in the store "
+            f"($BENTOML_HOME): {error}"
+        ) from error
     return SentimentModel.load(stored.path, model_tag=str(stored.tag), intra_op_threads=threads)
 
 
@@ -213,7 +223,13 @@ def main(argv: list[str] | None = None) -> int:
     log.setLevel(logging.INFO)
     if len(args.model) > 2:
         parser.error("give one --model, or two to compare")
-    report = evaluate(args.model, args.data, limit=args.limit, threads=args.threads)
+    if not args.data.is_file():
+        parser.error(f"--data {args.data} not found")
+    try:
+        report = evaluate(args.model, args.data, limit=args.limit, threads=args.threads)
+    except ModelNotFound as error:
+        log.error("%s", error)
+        return 2
     text = json.dumps(report, ensure_ascii=False, indent=None if args.json else 2)
     if args.output:
         args.output.write_text(text + "\n", encoding="utf-8")

@@ -141,6 +141,13 @@ def test_generic_labels_without_labels_flag_are_refused(tmp_path, caplog):
     assert "never guessed" in caplog.text
 
 
+def test_a_source_that_cannot_be_loaded_is_refused(tmp_path, caplog):
+    with caplog.at_level(logging.ERROR, logger="build_model"):
+        code = build_model.main(["--source", str(tmp_path / "missing"), "--no-register"])
+    assert code == 2
+    assert "cannot load" in caplog.text and "missing" in caplog.text
+
+
 def test_label_map_checks(tmp_path):
     ours = {0: "negative", 1: "neutral", 2: "positive"}
     assert build_model.label_map(ours, None) == ["negative", "neutral", "positive"]
@@ -249,3 +256,14 @@ def test_register_then_evaluate_by_store_tag(
     assert report["differences"]["macro_f1"] == pytest.approx(
         second["macro_f1"] - first["macro_f1"]
     )
+
+    unknown = run_script(
+        "scripts.evaluate",
+        "--model",
+        "korean-sentiment:nosuchversion",
+        "--data",
+        str(tiny_reviews),
+        bentoml_home=tiny_bentoml_home,
+    )
+    assert unknown.returncode == 2
+    assert "neither a bundle directory nor a model in the store" in unknown.stderr
