@@ -6,6 +6,7 @@ import pytest
 
 from ui import render
 from ui.client import GatewayError
+from ui.settings import settings
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror="alert(1)"> ${document.cookie} {{value}}'
 KOREAN = "정말 최고의 영화였어요! 배우들 연기가 💯"
@@ -146,3 +147,11 @@ def test_status_panel_marks_each_part(health, up_count):
 def test_unreachable_gateway_reads_as_a_sentence():
     fragment = render.error_notice(GatewayError("Cannot reach the gateway at http://x"))
     assert "게이트웨이에 연결할 수 없습니다" in fragment and "Traceback" not in fragment
+
+
+def test_review_times_show_in_the_ui_time_zone(monkeypatch):
+    monkeypatch.setattr(settings, "ui_timezone", "Asia/Seoul")
+    fragment = render.review_cards([_review(created_at="2026-11-21T18:30:00Z")], {})
+    assert "2026-11-22 03:30" in fragment  # UTC+9
+    table = render.positivity_trend([_review(created_at="2026-11-21T18:30:00")])  # no zone: UTC
+    assert str(table["작성 시각"][0]) == "2026-11-22 03:30:00"
