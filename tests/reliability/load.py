@@ -48,13 +48,11 @@ class ReviewLoad:
         threads: int = 3,
         limit: int = 400,
         pause_s: float = 0.02,
-        headers: dict[str, str] | None = None,
     ) -> None:
         self.base_url = base_url
         self.movie_id = movie_id
         self.limit = limit
         self.pause_s = pause_s
-        self.headers = headers or {}
         self.run = uuid.uuid4().hex[:10]
         self._sent = 0
         self._outcomes: list[Outcome] = []
@@ -106,7 +104,7 @@ class ReviewLoad:
             return f"{self.run}-{self._sent:04d}"
 
     def _client(self) -> None:
-        with httpx.Client(base_url=self.base_url, headers=self.headers, timeout=30) as http:
+        with httpx.Client(base_url=self.base_url, timeout=30) as http:
             while (marker := self._next_marker()) is not None:
                 outcome = self._post(http, marker)
                 with self._lock:
@@ -126,9 +124,9 @@ class ReviewLoad:
         return Outcome(marker, 201, review["id"], review["status"])
 
 
-def create_movie(gateway_url: str, title: str, headers: dict[str, str] | None = None) -> int:
+def create_movie(gateway_url: str, title: str) -> int:
     """A new movie's id, for a load to review."""
-    response = httpx.post(f"{gateway_url}/movies/", json={"title": title}, headers=headers)
+    response = httpx.post(f"{gateway_url}/movies/", json={"title": title})
     response.raise_for_status()
     return response.json()["id"]
 
