@@ -223,6 +223,8 @@ def next_page(movie_id: int | None, page: int) -> tuple:
 
 def _movie_insight(movie_id: int) -> tuple[str, tuple[gr.BarPlot, gr.LinePlot]]:
     rating = client.movie_rating(movie_id)
+    if not rating["scored_count"]:  # nothing to draw yet
+        return render.statistics(rating), _no_charts()
     reviews = client.list_reviews(movie_id=movie_id, limit=TREND_LIMIT)
     charts = (
         gr.BarPlot(value=render.label_distribution(rating), visible=True),

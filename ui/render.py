@@ -193,8 +193,10 @@ def statistics(rating: dict[str, Any]) -> str:
         else ""
     )
     ratios = rating.get("ratios") or {}
-    ratio = " / ".join(
-        f"{escape(label_text(label))} {ratios.get(label, 0.0):.0%}" for label in LABELS
+    ratio = (
+        " / ".join(f"{escape(label_text(label))} {ratios.get(label, 0.0):.0%}" for label in LABELS)
+        if rating.get("scored_count")
+        else escape(T["no_scored_reviews"])
     )
     scored = escape(T["scored_count"].format(count=rating.get("scored_count", 0)))
     return (

@@ -178,6 +178,12 @@ def test_all_movies_lists_reviews_without_charts_and_a_movie_gets_its_statistics
     assert "영화를 고르면" in stats and bars.visible == app.HIDDEN and line.visible == app.HIDDEN
     assert listing.index("두 번째") < listing.index("첫 번째")  # newest first
 
+    gateway.movies[2] = {"id": 2, "title": "괴물"}
+    gateway.model_up = False
+    app.submit_review(2, "관객", "아직 채점 안 된 리뷰")
+    stats, bars, line, *_ = app.show_reviews(2)
+    assert "아직 채점된 리뷰가 없습니다" in stats and bars.visible == app.HIDDEN  # nothing to draw
+
     stats, bars, line, *_ = app.show_reviews(1)
     assert 'data-stat="count">2<' in stats and "부정 100%" in stats
     assert bars.visible is True and bars.value["data"]  # the label distribution has rows

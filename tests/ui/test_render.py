@@ -106,8 +106,10 @@ def test_statistics_show_average_count_and_ratios():
 
 
 def test_statistics_of_a_movie_without_scored_reviews():
-    fragment = render.statistics({"movie_id": 1, "average_score": None, "review_count": 0})
-    assert 'data-stat="average">–<' in fragment and 'data-stat="count">0<' in fragment
+    rating = {"movie_id": 1, "average_score": None, "review_count": 2, "scored_count": 0}
+    fragment = render.statistics(rating)
+    assert 'data-stat="average">–<' in fragment and 'data-stat="count">2<' in fragment
+    assert "아직 채점된 리뷰가 없습니다" in fragment and "0%" not in fragment
 
 
 def test_label_distribution_counts_every_label():

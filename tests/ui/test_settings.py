@@ -1,5 +1,10 @@
 """UI settings and words: ports as Gradio, Cloud Run and make give them; both languages whole."""
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 
 from ui.i18n import CATALOG, LABELS, label_text
@@ -52,3 +57,19 @@ def test_both_languages_say_everything():
     assert [CATALOG["ko"][label] for label in LABELS] == ["긍정", "중립", "부정"]
     assert [CATALOG["en"][label] for label in LABELS] == ["Positive", "Neutral", "Negative"]
     assert label_text("positive") == "😊 긍정"
+
+
+def test_the_whole_app_builds_in_english():
+    tab_labels = (
+        "import json, gradio as gr; from ui.app import demo; "
+        "print(json.dumps([b.label for b in demo.blocks.values() if isinstance(b, gr.Tab)]))"
+    )
+    built = subprocess.run(
+        [sys.executable, "-c", tab_labels],
+        env={**os.environ, "UI_LANG": "en"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    labels = json.loads(built.stdout.strip().splitlines()[-1])
+    assert labels == ["Home", "Add movie", "Movies", "Write review", "Reviews"]
