@@ -138,10 +138,70 @@ def quantization_config(preset: str, per_channel: bool):
 def export_fp32(source: str, out_dir: Path) -> Path:
     """ONNX export with Optimum (a hub id downloads where there is network); returns model.onnx."""
     from optimum.onnxruntime import ORTModelForSequenceClassification
+    from transformers import AutoConfig
 
+    config = AutoConfig.from_pretrained(source)
+    if getattr(config, "type_vocab_size", 2) < 2:
+        return _export_without_token_types(source, config, out_dir)
     model = ORTModelForSequenceClassification.from_pretrained(source, export=True)
     model.save_pretrained(out_dir)
     return out_dir / "model.onnx"
+
+
+def _export_without_token_types(source: str, config, out_dir: Path) -> Path:
+    """Export a model with a single token type and no token_type_ids input.
+
+    Optimum's dummy token_type_ids take the values 0 and 1, which a one-row token-type embedding
+    cannot look up; such a model only ever sees type 0, which it uses when the input is absent.
+    """
+    from optimum.exporters.onnx import main_export
+    from optimum.exporters.tasks import TasksManager
+
+    task = "text-classification"
+    registered = TasksManager.get_exporter_config_constructor(
+        "onnx", task=task, model_type=config.model_type, library_name="transformers"
+    )(config)
+
+    class SingleTokenTypeConfig(type(registered)):
+        @property
+        def inputs(self) -> dict:
+            return {k: v for k, v in super().inputs.items() if k != "token_type_ids"}
+
+    main_export(
+        source,
+        output=out_dir,
+        task=task,
+        custom_onnx_configs={"model": SingleTokenTypeConfig(config, task=task)},
+        do_validation=False,
+        no_post_process=True,
+        library_name="transformers",
+    )
+    return out_dir / "model.onnx"
+
+
+def fuse_graph(fp32_model: Path, out_dir: Path) -> tuple[Path, str | None]:
+    """Transformer fusions (attention, skip-layer-norm, bias-GELU) on the FP32 graph.
+
+    Quantized after fusion, each attention block becomes one QAttention kernel; quantized before,
+    its MatMuls turn into MatMulInteger chains that onnxruntime can no longer fuse at load time.
+    Returns the model to quantize and what was done (None: the architecture has no fusions).
+    """
+    import onnx
+    from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+    from optimum.onnxruntime import ORTOptimizer
+    from optimum.onnxruntime.configuration import OptimizationConfig
+
+    optimizer = ORTOptimizer.from_pretrained(fp32_model.parent, file_names=[fp32_model.name])
+    try:
+        optimizer.optimize(OptimizationConfig(optimization_level=2), out_dir, file_suffix="fused")
+    except NotImplementedError as error:
+        log.warning("no graph fusion for this architecture, quantizing as exported: %s", error)
+        return fp32_model, None
+    fused = out_dir / f"{fp32_model.stem}_fused.onnx"
+    # The fused ops are onnxruntime contrib ops that ONNX's own shape inference cannot type, and
+    # the quantizer needs every tensor's type: ORT's symbolic inference knows them.
+    onnx.save(SymbolicShapeInference.infer_shapes(onnx.load(fused), auto_merge=True), fused)
+    return fused, "ORTOptimizer level 2 (transformer fusions), before quantization"
 
 
 def quantize(fp32_model: Path, out_dir: Path, preset: str, per_channel: bool) -> tuple[Path, dict]:
@@ -351,9 +411,10 @@ def build(options: BuildOptions) -> dict:
     with tempfile.TemporaryDirectory(prefix="build-model-") as work_dir:
         work = Path(work_dir)
         log.info("exporting %s to ONNX", options.source)
-        fp32_path = export_fp32(options.source, work / "fp32")
+        fp32_path, fusion = fuse_graph(export_fp32(options.source, work / "fp32"), work / "fused")
         log.info("quantizing (dynamic INT8, preset %s)", preset)
         int8_path, quantization = quantize(fp32_path, work / "int8", preset, options.per_channel)
+        quantization["graph_fusion"] = fusion
         digest = hashlib.sha256(int8_path.read_bytes()).hexdigest()[:6]
         version = options.version or f"{datetime.now(UTC):%Y%m%d}-{digest}"
         card = {

@@ -119,6 +119,7 @@ def build_tiny_checkpoint(
     hidden: int = 32,
     layers: int = 2,
     train_steps: int = 80,
+    token_types: int = 2,
     seed: int = 0,
 ) -> Path:
     """Save a tiny BertForSequenceClassification + tokenizer as a Hugging Face checkpoint directory.
@@ -139,6 +140,7 @@ def build_tiny_checkpoint(
         num_attention_heads=2,
         intermediate_size=hidden * 2,
         max_position_embeddings=64,
+        type_vocab_size=token_types,
         pad_token_id=tokenizer.pad_token_id,
         id2label=id2label,
         label2id={name: i for i, name in id2label.items()},

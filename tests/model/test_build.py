@@ -56,7 +56,38 @@ def test_the_bundle_holds_an_int8_model_and_its_card(tiny_bundle):
     assert card["size_bytes"]["int8"] < card["size_bytes"]["fp32"]
     assert card["latency_ms"]["fp32_median_ms"] > 0 and card["latency_ms"]["int8_median_ms"] > 0
     graph = onnx.load(tiny_bundle / "model.onnx").graph
-    assert {"MatMulInteger", "DynamicQuantizeLinear"} <= {node.op_type for node in graph.node}
+    # Fused before quantization: whole attention blocks run as one INT8 kernel.
+    assert {"QAttention", "MatMulInteger", "DynamicQuantizeLinear"} <= {
+        n.op_type for n in graph.node
+    }
+    assert card["quantization"]["graph_fusion"]
+
+
+def test_a_single_token_type_model_is_exported_without_token_type_ids(tiny_reviews, tmp_path):
+    checkpoint = build_tiny_checkpoint(tmp_path / "one-type", token_types=1)
+    out = tmp_path / "bundle"
+    build(
+        BuildOptions(
+            source=str(checkpoint), out=out, dev=tiny_reviews, register=False, latency_texts=5
+        )
+    )
+    inputs = {i.name for i in onnx.load(out / "model.onnx").graph.input}
+    assert inputs == {"input_ids", "attention_mask"}
+    texts = [r.text for r in read_reviews(tiny_reviews)]
+    served = [p.label for p in SentimentModel.load(out).predict(texts)]
+    assert served == checkpoint_labels(checkpoint, texts)
+
+
+def checkpoint_labels(checkpoint: Path, texts: list[str]) -> list[str]:
+    """What the PyTorch checkpoint itself says, for comparison with the exported model."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    model = AutoModelForSequenceClassification.from_pretrained(checkpoint).eval()
+    with torch.no_grad():
+        logits = model(**tokenizer(texts, padding=True, return_tensors="pt")).logits
+    return [model.config.id2label[i] for i in logits.argmax(-1).tolist()]
 
 
 def test_the_preset_follows_the_cpu_flags(monkeypatch):
