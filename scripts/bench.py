@@ -33,7 +33,7 @@ from model_service.inference import SentimentModel, available_cores, read_card
 from scripts.bench_baseline_app import BaselineServer
 from scripts.bench_load import run_wrk, write_bodies
 from scripts.bench_report import evaluate_targets, plot_charts, render_readme
-from scripts.build_model import cpu_flags, export_fp32, single_text_latency
+from scripts.build_model import cpu_flags, export_fp32, fuse_graph, single_text_latency
 from scripts.evaluate import evaluate
 from scripts.reviews_data import DEFAULT_DATA_DIR, read_reviews
 from tests.support.gateway import GatewayProcess
@@ -246,8 +246,8 @@ def gateway(
 def fp32_bundle(options: BenchOptions, work: Path) -> tuple[Path | None, str]:
     """A copy of the bundle with its FP32 model: from --fp32, or re-exported from the card's source.
 
-    The bundle ships INT8 only; its FP32 twin is the Optimum export of the checkpoint it was
-    built from (the label map and tokenizer are the bundle's, unchanged by quantization).
+    The bundle ships INT8 only; its FP32 twin is the checkpoint it was built from, exported and
+    fused as the build does (label map and tokenizer are the bundle's, unchanged by quantization).
     """
     source = options.fp32 or _local_source(read_card(options.bundle).get("source"))
     if source is None:
@@ -257,9 +257,11 @@ def fp32_bundle(options: BenchOptions, work: Path) -> tuple[Path | None, str]:
     if (source / "model.onnx").is_file() and (source / "card.json").is_file():
         shutil.copyfile(source / "model.onnx", target / "model.onnx")
         return target, f"FP32 bundle {source}"
-    exported = export_fp32(str(source), work / "fp32-export")
-    shutil.copyfile(exported, target / "model.onnx")
-    return target, f"Optimum ONNX export of the checkpoint {source}"
+    # The FP32 graph the build quantized: exported, then fused the same way.
+    fp32_model, fusion = fuse_graph(export_fp32(str(source), work / "fp32-export"), work / "fused")
+    shutil.copyfile(fp32_model, target / "model.onnx")
+    fused = f", {fusion}" if fusion else ""
+    return target, f"Optimum ONNX export of the checkpoint {_display(source)}{fused}"
 
 
 def _local_source(source: str | None) -> Path | None:
