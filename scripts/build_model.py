@@ -45,6 +45,7 @@ class BuildRefused(Exception):
 @dataclass
 class BuildOptions:
     source: str
+    tokenizer: str | None = None
     out: Path | None = None
     dev: Path = DEFAULT_DATA_DIR / "dev.tsv.gz"
     dev_sample: int = 3000
@@ -387,9 +388,18 @@ def build(options: BuildOptions) -> dict:
     started = time.perf_counter()
     if not options.dev.is_file():
         raise BuildRefused(f"dev data {options.dev} not found (--dev): the parity gate needs it")
+    tokenizer_source = options.tokenizer or options.source
+    if (
+        Path(tokenizer_source).is_dir()
+        and not (Path(tokenizer_source) / "tokenizer.json").is_file()
+    ):
+        raise BuildRefused(
+            f"no tokenizer.json in {tokenizer_source}: save the fast tokenizer beside the model "
+            "(tokenizer.save_pretrained) or pass --tokenizer DIR"
+        )
     try:
         config = AutoConfig.from_pretrained(options.source)
-        tokenizer = AutoTokenizer.from_pretrained(options.source)
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
     except OSError as error:
         raise BuildRefused(
             f"cannot load {options.source!r} (a local checkpoint directory, or a hub id where "
@@ -497,6 +507,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[BuildOptions, Path | None
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--source", required=True, help="hub id or local checkpoint directory")
+    parser.add_argument("--tokenizer", help="where the tokenizer is, if not beside the model")
     parser.add_argument(
         "--out", type=Path, help="bundle directory (default state/bundles/NAME-VERSION)"
     )

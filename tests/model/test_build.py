@@ -161,22 +161,41 @@ def test_build_refuses_a_bad_quantization_and_writes_nothing(
     assert result["parity"]["forced"]
 
 
-def test_generic_labels_without_labels_flag_are_refused(tmp_path, caplog):
+def test_generic_labels_without_labels_flag_are_refused(tiny_reviews, tmp_path, caplog):
     checkpoint = build_tiny_checkpoint(
         tmp_path / "generic", ["negative", "positive"], generic_labels=True, train_steps=1
     )
     with caplog.at_level(logging.ERROR, logger="build_model"):
-        code = build_model.main(["--source", str(checkpoint), "--no-register"])
+        code = build_model.main(
+            ["--source", str(checkpoint), "--dev", str(tiny_reviews), "--no-register"]
+        )
     assert code == 2
     assert "LABEL_0, LABEL_1" in caplog.text and "--labels negative,positive" in caplog.text
     assert "never guessed" in caplog.text
 
 
-def test_a_source_that_cannot_be_loaded_is_refused(tmp_path, caplog):
+def test_a_source_that_cannot_be_loaded_is_refused(tiny_reviews, tmp_path, caplog):
     with caplog.at_level(logging.ERROR, logger="build_model"):
-        code = build_model.main(["--source", str(tmp_path / "missing"), "--no-register"])
+        code = build_model.main(
+            ["--source", str(tmp_path / "missing"), "--dev", str(tiny_reviews), "--no-register"]
+        )
     assert code == 2
     assert "cannot load" in caplog.text and "missing" in caplog.text
+
+
+def test_a_checkpoint_without_its_tokenizer_is_refused(
+    tiny_checkpoint, tiny_reviews, tmp_path, caplog
+):
+    model_only = tmp_path / "model-only"
+    model_only.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        (model_only / name).write_bytes((tiny_checkpoint / name).read_bytes())
+    with caplog.at_level(logging.ERROR, logger="build_model"):
+        code = build_model.main(
+            ["--source", str(model_only), "--dev", str(tiny_reviews), "--no-register"]
+        )
+    assert code == 2
+    assert "no tokenizer.json" in caplog.text and "--tokenizer" in caplog.text
 
 
 def test_label_map_checks(tmp_path):
