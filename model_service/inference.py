@@ -82,7 +82,9 @@ def read_card(bundle_dir: str | Path) -> dict:
     return card
 
 
-def session_options(intra_op_threads: int | None = None, *, spinning: bool = False):
+def session_options(
+    intra_op_threads: int | None = None, *, spinning: bool = False
+) -> ort.SessionOptions:
     """onnxruntime options sized to this process's cores.
 
     Spinning is off by default: on a few shared cores, intra-op threads that spin between batches
