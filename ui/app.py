@@ -228,7 +228,10 @@ def _movie_insight(movie_id: int) -> tuple[str, tuple[gr.BarPlot, gr.LinePlot]]:
     reviews = client.list_reviews(movie_id=movie_id, limit=TREND_LIMIT)
     charts = (
         gr.BarPlot(value=render.label_distribution(rating), visible=True),
-        gr.LinePlot(value=render.positivity_trend(reviews), visible=True),
+        # One point draws no line: the trend shows from the second scored review on.
+        gr.LinePlot(
+            value=render.positivity_trend(reviews), visible=showing(rating["scored_count"] > 1)
+        ),
     )
     return render.statistics(rating), charts
 

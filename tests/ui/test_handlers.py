@@ -185,7 +185,7 @@ def test_all_movies_lists_reviews_without_charts_and_a_movie_gets_its_statistics
     assert "아직 채점된 리뷰가 없습니다" in stats and bars.visible == app.HIDDEN  # nothing to draw
 
     stats, bars, line, *_ = app.show_reviews(1)
-    assert 'data-stat="count">2<' in stats and "부정 100%" in stats
+    assert 'data-stat="count">2<' in stats and "부정 100%" in stats and line.visible is True
     assert bars.visible is True and bars.value["data"]  # the label distribution has rows
 
 
