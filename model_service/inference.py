@@ -230,18 +230,26 @@ class SentimentModel:
             logits[batch] = self._run([token_ids[i] for i in batch], lengths[batch])
         return label_probabilities(logits, self.labels), [_was_cut(e) for e in encodings]
 
+    def encode(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """The ONNX feed for texts run together, padded to the longest (calibration, tools)."""
+        token_ids = [encoding.ids for encoding in self._tokenizer.encode_batch(list(texts))]
+        lengths = np.fromiter(map(len, token_ids), dtype=np.int64, count=len(token_ids))
+        return self._feed(token_ids, lengths)
+
     def _run(self, token_ids: list[list[int]], lengths: np.ndarray) -> np.ndarray:
         """Logits for one sub-batch, padded to its own longest text."""
+        return self._session.run([self._output], self._feed(token_ids, lengths))[0]
+
+    def _feed(self, token_ids: list[list[int]], lengths: np.ndarray) -> dict[str, np.ndarray]:
         mask = np.arange(lengths.max()) < lengths[:, None]
         ids = np.full(mask.shape, self._pad_id, dtype=np.int64)
         ids[mask] = np.fromiter(
             itertools.chain.from_iterable(token_ids), dtype=np.int64, count=int(lengths.sum())
         )
         tensors = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        feed = {
+        return {
             name: tensors[name].astype(dtype, copy=False) for name, dtype in self._inputs.items()
         }
-        return self._session.run([self._output], feed)[0]
 
     def warm_up(self) -> None:
         """Run a short and a maximal-length batch so the first real request pays no allocation."""

@@ -2,8 +2,9 @@
 
     python -m scripts.build_model --source checkpoints/baseline --out models/korean-sentiment
     python -m scripts.build_model --source matthewburke/korean_sentiment --labels negative,positive
-Export (Optimum) → dynamic INT8 quantization (preset for this CPU) → FP32/INT8 parity gate on a
-dev sample → bundle directory (model.onnx, tokenizer.json, config.json, card.json) → model store.
+Export (Optimum) → INT8 quantization (static by default, preset for this CPU) → FP32/INT8 parity
+gate on a dev sample → bundle directory (model.onnx, tokenizer.json, config.json, card.json) →
+model store.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ class BuildOptions:
     name: str = "korean-sentiment"
     version: str | None = None
     preset: str = "auto"
+    quantization: str = "static"
+    calibration_texts: int = 512
     per_channel: bool = False
     min_agreement: float = 0.99
     max_accuracy_drop: float = 0.005
@@ -205,8 +208,69 @@ def fuse_graph(fp32_model: Path, out_dir: Path) -> tuple[Path, str | None]:
     return fused, "ORTOptimizer level 2 (transformer fusions), before quantization"
 
 
+def quantize_static(
+    fp32_model: Path, out_dir: Path, preset: str, calibration: Sequence[dict[str, np.ndarray]]
+) -> tuple[Path, dict]:
+    """Static INT8: weights per channel, activation scales calibrated once on dev texts.
+
+    Fixed activation scales make a text's prediction independent of what it is batched with:
+    dynamic quantization computes one scale over a whole run, so batching would move results.
+    Quantized from the unfused export: the fused attention kernel exists only in a dynamic form.
+    Returns the model path and the settings for the card.
+    """
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Feeds(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.feeds = iter(calibration)
+
+        def get_next(self) -> dict | None:
+            return next(self.feeds, None)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    prepared, quantized = out_dir / "prepared.onnx", out_dir / "model_quantized.onnx"
+    quant_pre_process(str(fp32_model), str(prepared), skip_symbolic_shape=True)
+    operators = ["MatMul", "Gather"]  # the encoder's matrices and the embedding tables
+    reduce_range = preset in ("avx512", "avx2")  # without VNNI, u8×s8 products can saturate
+    quantize_static(
+        str(prepared),
+        str(quantized),
+        Feeds(),
+        quant_format=QuantFormat.QOperator,
+        op_types_to_quantize=operators,
+        per_channel=True,
+        reduce_range=reduce_range,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        calibrate_method=CalibrationMethod.MinMax,
+    )
+    settings = {
+        "method": "static",
+        "preset": preset,
+        "weights": "QInt8",
+        "activations": "QUInt8",
+        "per_channel": True,
+        "reduce_range": reduce_range,
+        "operators": operators,
+        "calibration": {"method": "MinMax", "texts": len(calibration)},
+        "tool": "onnxruntime quantize_static (QOperator)",
+    }
+    return quantized, settings
+
+
 def quantize(fp32_model: Path, out_dir: Path, preset: str, per_channel: bool) -> tuple[Path, dict]:
-    """Dynamic INT8 quantization; returns the model path and the settings for the card."""
+    """Dynamic INT8 quantization (Optimum preset); returns the model path and the card settings.
+
+    Faster to build and needs no calibration, but a text's result then depends slightly on its
+    batch: use it for models that are not served behind the adaptive batcher.
+    """
     from optimum.onnxruntime import ORTQuantizer
 
     config = quantization_config(preset, per_channel)
@@ -421,29 +485,37 @@ def build(options: BuildOptions) -> dict:
     with tempfile.TemporaryDirectory(prefix="build-model-") as work_dir:
         work = Path(work_dir)
         log.info("exporting %s to ONNX", options.source)
-        fp32_path, fusion = fuse_graph(export_fp32(options.source, work / "fp32"), work / "fused")
-        log.info("quantizing (dynamic INT8, preset %s)", preset)
-        int8_path, quantization = quantize(fp32_path, work / "int8", preset, options.per_channel)
-        quantization["graph_fusion"] = fusion
-        digest = hashlib.sha256(int8_path.read_bytes()).hexdigest()[:6]
-        version = options.version or f"{datetime.now(UTC):%Y%m%d}-{digest}"
+        exported = export_fp32(options.source, work / "fp32")
+        fp32_path, fusion = fuse_graph(exported, work / "fused")
         card = {
             "name": options.name,
-            "version": version,
+            "version": "fp32",  # the FP32 twin's; the bundle's comes from its INT8 model
             "labels": labels,
             # Two-class bundles need a threshold to load; the final one is set after the dev run.
             "neutral_threshold": (options.neutral_threshold or 0.5) if len(labels) == 2 else None,
             "max_tokens": max_tokens,
             "source": options.source,
-            "quantization": quantization,
         }
         fp32_bundle = stage_bundle(work / "fp32-bundle", fp32_path, tokenizer, config, card)
-        bundle = stage_bundle(work / "bundle", int8_path, tokenizer, config, card)
-        fp32_model = SentimentModel.load(fp32_bundle, model_tag=f"{options.name}:{version}-fp32")
-        int8_model = SentimentModel.load(bundle)
-
+        fp32_model = SentimentModel.load(fp32_bundle)
         reviews = dev_sample(options.dev, options.dev_sample, options.seed)
         gold, texts = gold_labels(reviews), [r.text for r in reviews]
+
+        log.info("quantizing (%s INT8, preset %s)", options.quantization, preset)
+        if options.quantization == "static":
+            # One text per feed: calibration sees real activations, never padding.
+            calibration = [fp32_model.encode([text]) for text in texts[: options.calibration_texts]]
+            int8_path, quantization = quantize_static(exported, work / "int8", preset, calibration)
+        else:
+            int8_path, quantization = quantize(
+                fp32_path, work / "int8", preset, options.per_channel
+            )
+            quantization["graph_fusion"] = fusion
+        digest = hashlib.sha256(int8_path.read_bytes()).hexdigest()[:6]
+        version = options.version or f"{datetime.now(UTC):%Y%m%d}-{digest}"
+        card |= {"version": version, "quantization": quantization}
+        bundle = stage_bundle(work / "bundle", int8_path, tokenizer, config, card)
+        int8_model = SentimentModel.load(bundle)
         fp32_probs = score(fp32_model, texts).probabilities
         int8_probs = score(int8_model, texts).probabilities
         threshold = card["neutral_threshold"]
@@ -529,7 +601,17 @@ def parse_args(argv: list[str] | None = None) -> tuple[BuildOptions, Path | None
     parser.add_argument("--name", default=BuildOptions.name)
     parser.add_argument("--version", help="default: UTC date + hash of the INT8 model")
     parser.add_argument("--preset", choices=("auto", *PRESETS), default="auto")
-    parser.add_argument("--per-channel", action="store_true", help="per-channel weight scales")
+    parser.add_argument(
+        "--quantization",
+        choices=("static", "dynamic"),
+        default=BuildOptions.quantization,
+        help="static (default): calibrated activation scales, batch-independent results; "
+        "dynamic: Optimum preset, per-run scales",
+    )
+    parser.add_argument("--calibration-texts", type=int, default=BuildOptions.calibration_texts)
+    parser.add_argument(
+        "--per-channel", action="store_true", help="dynamic only: per-channel weight scales"
+    )
     parser.add_argument("--min-agreement", type=float, default=BuildOptions.min_agreement)
     parser.add_argument("--max-accuracy-drop", type=float, default=BuildOptions.max_accuracy_drop)
     parser.add_argument("--latency-texts", type=int, default=BuildOptions.latency_texts)

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # The data stays beside the repository, never inside it.
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "naver-movie-reviews"
+DEFAULT_DATA_DIR = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "naver-movie-reviews"
+)
 
 
 @dataclass(frozen=True)
@@ -40,11 +42,19 @@ def read_reviews(path: str | Path, limit: int | None = None) -> list[Review]:
     opener = gzip.open if path.suffix == ".gz" else open
     reviews: list[Review] = []
     with opener(path, "rb") as raw:
-        rows = csv.DictReader(io.TextIOWrapper(raw, encoding="utf-8"), delimiter="\t",
-                              quoting=csv.QUOTE_NONE)
+        rows = csv.DictReader(
+            io.TextIOWrapper(raw, encoding="utf-8"), delimiter="\t", quoting=csv.QUOTE_NONE
+        )
         for row in rows:
-            reviews.append(Review(int(row["review_id"]), int(row["movie_id"]), int(row["rating"]),
-                                  row["date"], row["text"]))
+            reviews.append(
+                Review(
+                    int(row["review_id"]),
+                    int(row["movie_id"]),
+                    int(row["rating"]),
+                    row["date"],
+                    row["text"],
+                )
+            )
             if limit is not None and len(reviews) >= limit:
                 break
     return reviews

@@ -38,17 +38,13 @@ def create_review(api: httpx.Client, movie_id: int, content: str, author: str = 
 
 
 def assert_scored_like_the_model(review: dict, model_service_url: str) -> None:
-    """The review carries what the model service says about its content.
-
-    Within a tolerance: dynamic INT8 quantization scales by each batch, so a text's figures move a
-    little with the company it is batched in.
-    """
+    """The review carries exactly what the model service says about its content alone."""
     [expected] = httpx.post(
         f"{model_service_url}/classify", json={"texts": [review["content"]]}, timeout=30
     ).json()["predictions"]
     assert review["status"] == "scored"
-    assert review["probabilities"] == pytest.approx(expected["probabilities"], abs=1e-3)
-    assert review["positivity"] == pytest.approx(expected["positivity"], abs=1e-3)
+    assert review["probabilities"] == expected["probabilities"]
+    assert review["positivity"] == expected["positivity"]
     # The tiny model has three classes, so its label is the most probable one.
     probabilities = review["probabilities"]
     assert review["sentiment_label"] == max(probabilities, key=probabilities.get)

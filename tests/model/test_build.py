@@ -56,11 +56,13 @@ def test_the_bundle_holds_an_int8_model_and_its_card(tiny_bundle):
     assert card["size_bytes"]["int8"] < card["size_bytes"]["fp32"]
     assert card["latency_ms"]["fp32_median_ms"] > 0 and card["latency_ms"]["int8_median_ms"] > 0
     graph = onnx.load(tiny_bundle / "model.onnx").graph
-    # Fused before quantization: whole attention blocks run as one INT8 kernel.
-    assert {"QAttention", "MatMulInteger", "DynamicQuantizeLinear"} <= {
-        n.op_type for n in graph.node
-    }
-    assert card["quantization"]["graph_fusion"]
+    # Static INT8: the encoder's matrices run as QLinearMatMul with calibrated activation
+    # scales; nothing computes a scale per run (which would tie a text's result to its batch).
+    ops = {n.op_type for n in graph.node}
+    assert "QLinearMatMul" in ops
+    assert "DynamicQuantizeLinear" not in ops
+    assert card["quantization"]["method"] == "static"
+    assert card["quantization"]["calibration"]["texts"] > 0
 
 
 def test_a_single_token_type_model_is_exported_without_token_type_ids(tiny_reviews, tmp_path):
@@ -138,14 +140,14 @@ def test_gate_refuses_an_int8_model_that_disagrees(
 def test_build_refuses_a_bad_quantization_and_writes_nothing(
     tiny_checkpoint, tiny_reviews, tmp_path, monkeypatch
 ):
-    real_quantize = build_model.quantize
+    real_quantize = build_model.quantize_static
 
     def bad_quantize(*args, **kwargs):
         path, settings = real_quantize(*args, **kwargs)
         tip_the_scales(path)
         return path, settings
 
-    monkeypatch.setattr(build_model, "quantize", bad_quantize)
+    monkeypatch.setattr(build_model, "quantize_static", bad_quantize)
     out = tmp_path / "bundle"
     options = BuildOptions(
         source=str(tiny_checkpoint), out=out, dev=tiny_reviews, register=False, latency_texts=5
@@ -317,3 +319,21 @@ def test_register_then_evaluate_by_store_tag(
     )
     assert unknown.returncode == 2
     assert "neither a bundle directory nor a model in the store" in unknown.stderr
+
+
+def test_dynamic_quantization_stays_available(tiny_checkpoint, tiny_reviews, tmp_path):
+    out = tmp_path / "dynamic"
+    options = BuildOptions(
+        source=str(tiny_checkpoint),
+        out=out,
+        dev=tiny_reviews,
+        register=False,
+        latency_texts=5,
+        quantization="dynamic",
+    )
+    build(options)
+    card = json.loads((out / "card.json").read_text())
+    assert card["quantization"]["method"] == "dynamic"
+    assert card["quantization"]["graph_fusion"]
+    ops = {n.op_type for n in onnx.load(out / "model.onnx").graph.node}
+    assert "DynamicQuantizeLinear" in ops

@@ -63,14 +63,11 @@ def test_length_buckets_give_the_same_results_as_one_text_at_a_time(fp32_model):
     np.testing.assert_allclose(batched, alone, rtol=0, atol=1e-5)
 
 
-def test_int8_buckets_agree_with_one_text_at_a_time(model):
+def test_int8_buckets_give_the_same_results_as_one_text_at_a_time(model):
+    # Static INT8 has fixed activation scales, so batching never moves a result.
     batched = model.predict(BUCKETED_TEXTS)
     alone = [model.predict([text])[0] for text in BUCKETED_TEXTS]
-    assert [p.label for p in batched] == [p.label for p in alone]
-    # Dynamic INT8 quantises activations per tensor, so a batch's rows share one scale:
-    # results match up to that rounding, not bit for bit (the FP32 test above is exact).
-    for together, single in zip(batched, alone, strict=True):
-        assert together.positivity == pytest.approx(single.positivity, abs=0.05)
+    assert batched == alone
 
 
 def test_sub_batches_cover_every_text_once_within_the_limits():
