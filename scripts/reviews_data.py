@@ -37,7 +37,7 @@ def label_of(rating: int) -> str:
 
 
 def read_reviews(path: str | Path, limit: int | None = None) -> list[Review]:
-    """Rows of a review TSV (gzip'd or plain) with header review_id, movie_id, rating, date, text."""
+    """Rows of a review TSV (gzip'd or plain): review_id, movie_id, rating, date, text."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     reviews: list[Review] = []
