@@ -43,6 +43,8 @@ def test_a_model_service_killed_mid_load_loses_nothing_and_scores_every_review_l
         with ReviewLoad(gateway.url, movie_id, pause_s=0.1, limit=500) as load:
             load.wait_for_more(201, 25)
             model_service.kill()
+            with pytest.raises(httpx.TransportError):  # down, workers included
+                httpx.get(f"{model_service.url}/livez", timeout=5)
             load.wait_for_more(201, 25)  # accepted while the service is down
             model_service.start()
             back_at = time.monotonic()

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
+import psutil
 
 from tests.support.ports import free_port
 
@@ -81,10 +82,20 @@ class ServerProcess:
         self.process.wait(5)
 
     def kill(self) -> None:
-        """SIGKILL to the whole group, as in a crash: no shutdown, nothing cleaned up."""
-        if self.process is not None and self.process.poll() is None:
-            self._signal_group(signal.SIGKILL)
-            self.process.wait(5)
+        """SIGKILL to the server and every process it started, as in a crash: no shutdown.
+
+        BentoML's arbiter starts its workers in sessions of their own, out of reach of a signal
+        to the group; killed without them, a worker would go on serving on the inherited socket.
+        """
+        if self.process is None or self.process.poll() is not None:
+            return
+        descendants = psutil.Process(self.process.pid).children(recursive=True)
+        self._signal_group(signal.SIGKILL)
+        for process in descendants:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        self.process.wait(5)
+        psutil.wait_procs(descendants, timeout=5)
 
     def _signal_group(self, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError):
