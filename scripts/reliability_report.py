@@ -53,7 +53,7 @@ def fault_table(faults: dict[str, dict[str, Any]]) -> list[str]:
     for scenario, figures in faults.items():
         for key in totals:
             totals[key] += figures.get(key, 0)
-        notes = [text.format(figures[key]) for key, text in NOTES.items() if key in figures]
+        notes = [text.format(figures[key]) for key, text in NOTES.items() if figures.get(key)]
         rows.append([
             scenario,
             str(figures["faults"]),

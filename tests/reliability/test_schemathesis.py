@@ -25,6 +25,7 @@ CHECKS = "not_a_server_error,response_schema_conformance"
 SEED = "20261122"
 SCHEMA_MISMATCH = "ST108"
 EXPECTED = "no 5xx; every answer as documented"
+MODEL_SERVICE_EXPECTED = "no 5xx; 400 bodies not as documented (known: strict xfail)"
 
 
 def run_schemathesis(schema_url: str, report_dir: Path, config: str = "") -> dict[str, Any]:
@@ -89,7 +90,7 @@ def model_service_report(model_service_url: str, tmp_path_factory, ledger: Ledge
     report_dir = tmp_path_factory.mktemp("schemathesis-model-service")
     report = run_schemathesis(f"{model_service_url}/docs.json", report_dir)
     ledger.refusal("schemathesis: generated model service requests", "model service",
-                   report["statuses"].elements(), expected=EXPECTED)  # fmt: skip
+                   report["statuses"].elements(), expected=MODEL_SERVICE_EXPECTED)  # fmt: skip
     return report
 
 
