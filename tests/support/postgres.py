@@ -49,16 +49,40 @@ class ThrowawayPostgres:
     def init(self) -> ThrowawayPostgres:
         if self.as_root:
             shutil.chown(self.root, "postgres", "postgres")
-        self._run("initdb", "-D", str(self.data_dir), "-A", "trust", "-U", self.user,
-                  "--no-sync", "-E", "UTF8", "--locale=C.UTF-8")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data_dir),
+            "-A",
+            "trust",
+            "-U",
+            self.user,
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        )
         return self
 
     def start(self) -> None:
-        opts = (f"-p {self.port} -c listen_addresses=127.0.0.1 "
-                f"-c unix_socket_directories={self.root} -c fsync=off "
-                f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        self._run("pg_ctl", "-D", str(self.data_dir), "-o", opts, "-w", "-t", "60",
-                  "-l", str(self.root / "server.log"), "start")
+        opts = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 "
+            f"-c unix_socket_directories={self.root} -c fsync=off "
+            f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data_dir),
+            "-o",
+            opts,
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(self.root / "server.log"),
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.data_dir), "-m", mode, "-w", "stop", check=False)
@@ -69,8 +93,9 @@ class ThrowawayPostgres:
 
     def create_database(self, name: str | None = None) -> str:
         name = name or self.database
-        result = self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user,
-                           name, check=False)
+        result = self._run(
+            "createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, name, check=False
+        )
         if result.returncode != 0 and "already exists" not in result.stderr:
             raise RuntimeError(result.stderr)
         return self.url.rsplit("/", 1)[0] + "/" + name
@@ -78,8 +103,12 @@ class ThrowawayPostgres:
     def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._run("pg_isready", "-h", "127.0.0.1", "-p", str(self.port),
-                         check=False).returncode == 0:
+            if (
+                self._run(
+                    "pg_isready", "-h", "127.0.0.1", "-p", str(self.port), check=False
+                ).returncode
+                == 0
+            ):
                 return
             time.sleep(0.2)
         raise TimeoutError("PostgreSQL did not become ready")
