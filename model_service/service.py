@@ -24,6 +24,9 @@ OVERLOADED = {
 }
 
 
+NOT_JSON = {"error": 'the body must be JSON, e.g. {"texts": ["..."]}, not a form'}
+
+
 def _not_blank(text: str) -> str:
     if not text.strip():
         raise ValueError("text is empty or whitespace only")
@@ -87,40 +90,78 @@ class BearerTokenMiddleware:
         await self.app(scope, receive, send)
 
 
-class OverloadMessageMiddleware:
-    """Replaces the body of the batcher's 503 with one that says what happened.
+class ReadableErrorsMiddleware:
+    """Gives BentoML's 400 and the batcher's 503 bodies the shape the API documents.
 
-    BentoML answers a request the batcher dropped (its latency budget would be exceeded) with
-    "An unexpected error has occurred, please check the server log."; callers should read that
-    the service is overloaded and that a retry later is the remedy.
+    BentoML answers a body that fails validation with pydantic's list of errors under `detail`
+    (its OpenAPI says a string), and a request the batcher dropped (its latency budget would be
+    exceeded) with "An unexpected error has occurred, please check the server log.". Callers get
+    one readable sentence per problem, and for the 503 that the service is overloaded and a retry
+    later is the remedy.
     """
 
     def __init__(self, app: Any, paths: frozenset[str]) -> None:
         self.app = app
         self.paths = paths
-        self.body = json.dumps(OVERLOADED).encode()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"] not in self.paths:
             await self.app(scope, receive, send)
             return
-        replaced = False
+        if _is_form(scope):
+            # BentoML would try to parse a form (a 500 when its boundary is missing); the API
+            # takes JSON only.
+            await JSONResponse(NOT_JSON, status_code=415)(scope, receive, send)
+            return
+        start: dict | None = None
+        chunks: list[bytes] = []
 
-        async def send_replacing_503(message: dict) -> None:
-            nonlocal replaced
-            if message["type"] == "http.response.start" and message["status"] == 503:
-                replaced = True
-                headers = [
-                    (b"content-type", b"application/json"),
-                    (b"retry-after", b"1"),
-                    (b"content-length", str(len(self.body)).encode()),
-                ]
-                await send({"type": "http.response.start", "status": 503, "headers": headers})
-                await send({"type": "http.response.body", "body": self.body})
-            elif not replaced:
+        async def send_readable(message: dict) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start" and message["status"] in (400, 503):
+                start = message
+                return
+            if start is None:
                 await send(message)
+                return
+            chunks.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            status = start["status"]
+            body = readable_error_body(status, b"".join(chunks))
+            headers = [(b"content-type", b"application/json")]
+            headers += [(b"retry-after", b"1")] if status == 503 else []
+            headers += [(b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
 
-        await self.app(scope, receive, send_replacing_503)
+        await self.app(scope, receive, send_readable)
+
+
+def _is_form(scope: Any) -> bool:
+    content_type = dict(scope["headers"]).get(b"content-type", b"").lower()
+    return content_type.startswith((b"multipart/", b"application/x-www-form-urlencoded"))
+
+
+def readable_error_body(status: int, body: bytes) -> bytes:
+    """`{"error": ..., "detail": "<one sentence per problem>"}` for a 400, OVERLOADED for a 503."""
+    if status == 503:
+        return json.dumps(OVERLOADED).encode()
+    try:
+        error = json.loads(body)
+    except ValueError:
+        error = {"error": body.decode(errors="replace")}
+    detail = error.get("detail")
+    if isinstance(detail, list):
+        error["detail"] = "; ".join(_problem(item) for item in detail)
+    return json.dumps(error, ensure_ascii=False).encode()
+
+
+def _problem(item: Any) -> str:
+    if not isinstance(item, dict):
+        return str(item)
+    where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in item["loc"])
+    return f"{where.lstrip('.') or 'body'}: {item.get('msg', 'invalid')}"
 
 
 class _ExpectedErrorsFilter(logging.Filter):
@@ -197,7 +238,7 @@ class SentimentService:
 
 
 API_PATHS = frozenset(api.route for api in SentimentService.apis.values())
-SentimentService.add_asgi_middleware(OverloadMessageMiddleware, paths=API_PATHS)
+SentimentService.add_asgi_middleware(ReadableErrorsMiddleware, paths=API_PATHS)
 if settings.token is not None:
     SentimentService.add_asgi_middleware(
         BearerTokenMiddleware,

@@ -8,14 +8,14 @@ import yaml
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from model_service.service import (
     OVERLOADED,
     BearerTokenMiddleware,
     ClassifyRequest,
-    OverloadMessageMiddleware,
+    ReadableErrorsMiddleware,
     _ExpectedErrorsFilter,
 )
 from model_service.settings import Settings
@@ -90,7 +90,7 @@ def test_token_is_not_required_on_health_and_metrics() -> None:
 
 
 def test_batcher_503_says_overloaded() -> None:
-    app = OverloadMessageMiddleware(_inner_app(503), paths=API)
+    app = ReadableErrorsMiddleware(_inner_app(503), paths=API)
     response = TestClient(app).post("/classify")
     assert response.status_code == 503
     assert response.json() == OVERLOADED
@@ -99,9 +99,37 @@ def test_batcher_503_says_overloaded() -> None:
 
 @pytest.mark.parametrize(("status", "path"), [(500, "/classify"), (503, "/metrics")])
 def test_other_responses_pass_unchanged(status: int, path: str) -> None:
-    app = OverloadMessageMiddleware(_inner_app(status), paths=API)
+    app = ReadableErrorsMiddleware(_inner_app(status), paths=API)
     response = TestClient(app).request("POST" if path in API else "GET", path)
     assert (response.status_code, response.text) == (status, "inner")
+
+
+def test_validation_400_gets_one_sentence_per_problem() -> None:
+    pydantic_errors = [
+        {"type": "too_short", "loc": ["texts"], "msg": "List should have at least 1 item"},
+        {"type": "value_error", "loc": ["texts", 2], "msg": "Value error, text is empty"},
+    ]
+
+    async def refuse(_: Request) -> JSONResponse:
+        return JSONResponse({"error": "2 validation errors", "detail": pydantic_errors}, 400)
+
+    app = Starlette(routes=[Route("/classify", refuse, methods=["POST"])])
+    response = TestClient(ReadableErrorsMiddleware(app, paths=API)).post("/classify")
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "2 validation errors",
+        "detail": "texts: List should have at least 1 item; texts[2]: Value error, text is empty",
+    }
+
+
+@pytest.mark.parametrize(
+    "content_type", ["multipart/form-data", "application/x-www-form-urlencoded"]
+)
+def test_a_form_body_gets_415(content_type: str) -> None:
+    app = ReadableErrorsMiddleware(_inner_app(200), paths=API)
+    response = TestClient(app).post("/classify", headers={"Content-Type": content_type})
+    assert response.status_code == 415
+    assert "must be JSON" in response.json()["error"]
 
 
 def _record_of(error: Exception) -> logging.LogRecord:

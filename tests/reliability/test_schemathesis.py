@@ -25,7 +25,7 @@ CHECKS = "not_a_server_error,response_schema_conformance"
 SEED = "20261122"
 SCHEMA_MISMATCH = "ST108"
 EXPECTED = "no 5xx; every answer as documented"
-MODEL_SERVICE_EXPECTED = "no 5xx; 400 bodies not as documented (known: strict xfail)"
+MODEL_SERVICE_EXPECTED = "no 5xx, every response as documented"
 
 
 def run_schemathesis(schema_url: str, report_dir: Path, config: str = "") -> dict[str, Any]:
@@ -113,11 +113,5 @@ def test_the_model_service_answers_generated_requests_without_a_server_error(
     assert {200, 400} <= set(model_service_report["statuses"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BentoML documents a 400's `detail` as a string but sends pydantic's error list "
-    "(bentoml/_internal/service/openapi/utils.py vs _bentoml_impl/server/app.py); the model "
-    "service should send a string detail or document the list",
-)
 def test_the_model_service_answers_as_its_openapi_documents(model_service_report) -> None:
     assert_as_documented(model_service_report)
