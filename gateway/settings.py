@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     model_service_token: SecretStr | None = None
     model_service_connect_timeout_s: float = Field(default=2.0, gt=0)
     # A review request waits at most this long for its score before answering `pending`.
-    model_service_timeout_s: float = Field(default=10.0, gt=0)
+    scoring_timeout_s: float = Field(default=10.0, gt=0)
 
     gateway_host: str = "0.0.0.0"
     # Cloud Run tells a container its port in PORT; it wins over GATEWAY_PORT.
@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _lease_outlives_a_model_call(self) -> Self:
         # A claim that lapsed while its model call was still running would let a second scorer in.
-        call_s = self.model_service_connect_timeout_s + self.model_service_timeout_s
+        call_s = self.model_service_connect_timeout_s + self.scoring_timeout_s
         if self.scorer_lease_s <= call_s:
             raise ValueError(f"SCORER_LEASE_S must exceed a model call ({call_s:g} s)")
         return self

@@ -63,7 +63,7 @@ class ModelServiceClient:
             base_url=settings.model_service_url,
             headers=headers,
             timeout=httpx.Timeout(
-                settings.model_service_timeout_s, connect=settings.model_service_connect_timeout_s
+                settings.scoring_timeout_s, connect=settings.model_service_connect_timeout_s
             ),
             transport=transport,
         )

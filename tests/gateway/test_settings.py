@@ -22,7 +22,7 @@ def test_defaults_to_a_sqlite_file_under_state(monkeypatch):
 
 def test_a_lease_shorter_than_a_model_call_is_refused():
     with pytest.raises(ValidationError, match="SCORER_LEASE_S"):
-        Settings(scorer_lease_s=5, model_service_timeout_s=10)
+        Settings(scorer_lease_s=5, scoring_timeout_s=10)
 
 
 def test_cloud_sql_unix_socket_url_gives_a_sized_pre_pinged_pool():

@@ -24,7 +24,7 @@ from tests.support.gateway import GatewayProcess
 pytestmark = pytest.mark.integration
 
 # Claims of cut-off requests lapse after a few seconds (the lease must outlast a model call).
-SHORT_LEASE = {"SCORER_LEASE_S": "6", "MODEL_SERVICE_TIMEOUT_S": "3",
+SHORT_LEASE = {"SCORER_LEASE_S": "6", "SCORING_TIMEOUT_S": "3",
                "MODEL_SERVICE_CONNECT_TIMEOUT_S": "1"}  # fmt: skip
 # A password the database (trust authentication) ignores, to show it never reaches the log.
 DB_PASSWORD = "pg-pass-3c9e71d05b"

@@ -24,7 +24,7 @@ from tests.support.model_service import ModelServiceProcess
 pytestmark = pytest.mark.integration
 
 # The gateway waits less for a score, so posts made while the service restarts answer sooner.
-QUICK_MODEL_CALLS = {"MODEL_SERVICE_TIMEOUT_S": "3", "MODEL_SERVICE_CONNECT_TIMEOUT_S": "1"}
+QUICK_MODEL_CALLS = {"SCORING_TIMEOUT_S": "3", "MODEL_SERVICE_CONNECT_TIMEOUT_S": "1"}
 # A small queue, so a flood from one test process overfills it.
 SMALL_QUEUE = {"MODEL_SERVICE_MAX_CONCURRENCY": "4", "MODEL_SERVICE_MAX_LATENCY_MS": "300"}
 FLOOD_REQUESTS = 64

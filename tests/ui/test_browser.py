@@ -39,7 +39,7 @@ POSTER_SVG = """<svg xmlns="http://www.w3.org/2000/svg" width="200" height="300"
 SHORT_CLAIMS = {
     "SCORER_LEASE_S": "5",
     "MODEL_SERVICE_CONNECT_TIMEOUT_S": "1",
-    "MODEL_SERVICE_TIMEOUT_S": "3",
+    "SCORING_TIMEOUT_S": "3",
 }
 HOSTILE = (
     '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
