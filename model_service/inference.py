@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,11 +53,28 @@ class Prediction:
 
 
 def available_cores() -> int:
-    """Cores this process may run on (its affinity mask, not the host's count)."""
+    """Cores this process may really use: its affinity mask, capped by a cgroup CPU quota.
+
+    A container limited to 2 CPUs on a 64-core host still sees 64 cores in its affinity mask;
+    sizing onnxruntime's threads from that would oversubscribe the quota.
+    """
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # platforms without sched_getaffinity
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota()
+    return max(1, min(cores, quota)) if quota else cores
+
+
+def _cgroup_cpu_quota(path: Path = Path("/sys/fs/cgroup/cpu.max")) -> int | None:
+    """Whole CPUs allowed by a cgroup v2 quota ("200000 100000" → 2), None when unlimited."""
+    try:
+        quota, period = path.read_text().split()[:2]
+    except (OSError, ValueError):
+        return None
+    if quota == "max":
+        return None
+    return math.ceil(int(quota) / int(period))
 
 
 def read_card(bundle_dir: str | Path) -> dict:

@@ -146,3 +146,15 @@ def test_two_class_neutral_threshold():
 def test_positivity_averages_positive_and_half_neutral():
     probs = np.array([[0.2, 0.4, 0.4], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     assert positivity(probs).tolist() == pytest.approx([0.6, 0.0, 0.5])
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "cores"), [("200000 100000\n", 2), ("150000 100000\n", 2), ("max 100000\n", None)]
+)
+def test_a_cgroup_quota_caps_the_cores(tmp_path, cpu_max, cores):
+    from model_service.inference import _cgroup_cpu_quota
+
+    quota_file = tmp_path / "cpu.max"
+    quota_file.write_text(cpu_max)
+    assert _cgroup_cpu_quota(quota_file) == cores
+    assert _cgroup_cpu_quota(tmp_path / "missing") is None
