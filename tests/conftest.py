@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import pytest
 from tests.support.gateway import GatewayProcess
 from tests.support.model_service import ModelServiceProcess
 from tests.support.postgres import ThrowawayPostgres
+from tests.support.server_process import REPO_ROOT
 
 
 @pytest.fixture(scope="session")
@@ -107,3 +109,22 @@ def gateway_url(postgres: ThrowawayPostgres, model_service_url: str) -> Iterator
     model_service_url; stopped at the end of the run, pass or fail."""
     with GatewayProcess(postgres.create_database("gateway"), model_service_url) as gateway:
         yield gateway.url
+
+
+@pytest.fixture(scope="session")
+def bento(tiny_bentoml_home: Path, tiny_model_tag: str, tmp_path_factory) -> Path:
+    """`bentoml build` of bentofile.yaml, offline, into a copy of the tiny store.
+
+    Returns the built bento's directory; session-wide, so every test of the bento shares one build.
+    """
+    home = tmp_path_factory.mktemp("bento-build") / "bentoml"
+    shutil.copytree(tiny_bentoml_home, home)
+    env = {**os.environ, "BENTOML_HOME": str(home), "MODEL_TAG": tiny_model_tag,
+           "BENTOML_DO_NOT_TRACK": "true"}  # fmt: skip
+    built = subprocess.run(
+        [sys.executable, "-m", "bentoml", "build"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    (bento_yaml,) = (home / "bentos").glob("*/*/bento.yaml")
+    return bento_yaml.parent

@@ -14,14 +14,11 @@ import httpx
 import pytest
 import yaml
 
-from tests.model_service import test_bento_build
 from tests.support.deployment import final_stage
 from tests.support.server_process import REPO_ROOT, ServerProcess
 
 pytestmark = pytest.mark.integration
 
-# The model service's `bentoml build` of bentofile.yaml into a copy of the tiny store, reused.
-bento = test_bento_build.bento
 MODEL_DOCKERFILE = REPO_ROOT / "docker/model-service.Dockerfile"
 
 

@@ -1,35 +1,13 @@
 """`bentoml build` of bentofile.yaml, offline, into a temporary BENTOML_HOME with the tiny model."""
 
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.support.server_process import REPO_ROOT
-
 pytestmark = pytest.mark.integration
 
 TRAINING_ONLY = ("torch", "transformers", "optimum", "onnx==")
-
-
-@pytest.fixture(scope="module")
-def bento(tiny_bentoml_home: Path, tiny_model_tag: str, tmp_path_factory) -> Path:
-    """The built bento's directory (a copy of the tiny store is built into, not the shared one)."""
-    home = tmp_path_factory.mktemp("bento-build") / "bentoml"
-    shutil.copytree(tiny_bentoml_home, home)
-    env = {**os.environ, "BENTOML_HOME": str(home), "MODEL_TAG": tiny_model_tag,
-           "BENTOML_DO_NOT_TRACK": "true"}  # fmt: skip
-    built = subprocess.run(
-        [sys.executable, "-m", "bentoml", "build"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
-    (bento_yaml,) = (home / "bentos").glob("*/*/bento.yaml")
-    return bento_yaml.parent
 
 
 def test_bento_references_the_model_tag(bento: Path, tiny_model_tag: str) -> None:
