@@ -13,6 +13,7 @@ from gateway.health import router as health_router
 from gateway.migrate import upgrade_database
 from gateway.movies.views import router as movies_router
 from gateway.ratings.views import router as ratings_router
+from gateway.read_retry import ReadRetryMiddleware
 from gateway.reviews.views import router as reviews_router
 from gateway.schemas import DATABASE_UNAVAILABLE
 from gateway.scoring.client import ModelServiceClient
@@ -66,6 +67,7 @@ def create_app(app_settings: Settings = settings) -> FastAPI:
     )
     add_exception_handlers(app)
     add_security(app, app_settings)
+    app.add_middleware(ReadRetryMiddleware)
     for router in (movies_router, reviews_router, ratings_router, health_router):
         app.include_router(router)
     return app
