@@ -18,7 +18,8 @@ stop_all() {
     wait 2>/dev/null
     echo "stopped"
 }
-trap stop_all INT TERM EXIT
+trap 'stop_all; exit 0' INT TERM
+trap stop_all EXIT
 
 start() {  # name, log file, command...
     local name=$1 log=$2; shift 2
@@ -54,4 +55,5 @@ Movie GPT is running (Ctrl-C stops everything):
 
 MSG
 wait -n "${pids[@]}"
-echo "a part exited; see state/logs/" >&2
+echo "a part exited on its own; stopping the others (logs in state/logs/)" >&2
+exit 1
