@@ -37,19 +37,21 @@ REPEATED_CHARS = "ㅋㅎㅠㅜㅡㄷㄱㅇㅉㅗ.!?~^;,-=*♥♡★☆♪"
 
 @dataclass
 class TrainSettings:
-    vocab_size: int = 16000
-    hidden: int = 256
+    """The defaults are the committed default model's (two epochs fit one session on 2 cores)."""
+
+    vocab_size: int = 12000
+    hidden: int = 192
     layers: int = 4
     heads: int = 4
-    intermediate: int = 1024
-    max_tokens: int = 96
+    intermediate: int = 768
+    max_tokens: int = 64
     batch_size: int = 128
     lr: float = 5e-4
     warmup_ratio: float = 0.03
     weight_decay: float = 0.01
     epochs: float = 2.0
     rating_loss_weight: float = 0.5
-    eval_every: int = 1000
+    eval_every: int = 1500
     patience: int = 3
     seed: int = 42
     train_limit: int | None = None
