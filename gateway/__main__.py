@@ -9,4 +9,10 @@ from gateway.settings import settings
 if __name__ == "__main__":
     # The gateway's own loggers (the background scorer above all) next to uvicorn's.
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
-    uvicorn.run("gateway.main:app", host=settings.gateway_host, port=settings.gateway_port)
+    uvicorn.run(
+        "gateway.main:app",
+        host=settings.gateway_host,
+        port=settings.gateway_port,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.gateway_trusted_proxies,
+    )

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     scoring_timeout_s: float = Field(default=10.0, gt=0)
 
     gateway_host: str = "0.0.0.0"
+    # Proxies whose X-Forwarded-For names the real client (the per-client write limit counts by
+    # it): "*" behind Cloud Run's front end, which is the only way in there; none by default.
+    gateway_trusted_proxies: str = "127.0.0.1"
     # Cloud Run tells a container its port in PORT; it wins over GATEWAY_PORT.
     gateway_port: int = Field(
         default=8000, ge=1, le=65535, validation_alias=AliasChoices("PORT", "GATEWAY_PORT")

@@ -389,6 +389,9 @@ class CloudRunDeployment:
             "MODEL_SERVICE_URL": model_service_url,
             "DB_POOL_SIZE": config.db_pool_size,
             "DB_MAX_OVERFLOW": config.db_max_overflow,
+            # Requests reach the container only through Google's front end, which sets
+            # X-Forwarded-For: the write limit then counts real clients, not the front end.
+            "GATEWAY_TRUSTED_PROXIES": "*",
         }
         secrets = {
             "DATABASE_URL": f"{config.database_url_secret}:latest",

@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
@@ -17,6 +18,7 @@ from gateway.security import RateLimit
 from gateway.settings import Settings
 from tests.reliability.ledger import Ledger
 from tests.support.asgi import TestClient
+from tests.support.gateway import GatewayProcess
 from tests.support.ports import free_port
 
 KEYS = ("ui-key-5b1f0c2e9d7a", "ops-key-8e3a6d4c1b0f")
@@ -252,3 +254,22 @@ def test_without_configured_origins_no_page_may_call(tmp_path: Path) -> None:
 def test_origins_must_be_listed_one_by_one(origin: str) -> None:
     with pytest.raises(ValidationError, match="scheme://host"):
         Settings(gateway_cors_origins=origin)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(("trusted", "separate_buckets"), [("127.0.0.1", True), ("", False)])
+def test_the_write_limit_counts_forwarded_clients_only_behind_a_trusted_proxy(
+    tmp_path: Path, trusted: str, separate_buckets: bool
+) -> None:
+    """Behind Cloud Run's front end every request arrives from the proxy: trusted, its
+    X-Forwarded-For names the client; untrusted, a client cannot dodge its limit with it."""
+    env = {"GATEWAY_TRUSTED_PROXIES": trusted, "GATEWAY_WRITE_RATE_PER_MINUTE": "1",
+           "GATEWAY_WRITE_BURST": "1", "SCORER_ENABLED": "false"}  # fmt: skip
+    database_url = f"sqlite:///{tmp_path / 'gateway.db'}"
+    with GatewayProcess(database_url, f"http://127.0.0.1:{free_port()}", env=env) as server:
+        statuses = [
+            httpx.post(f"{server.url}/movies/", json={"title": "t"},
+                       headers={"X-Forwarded-For": client}, timeout=10).status_code
+            for client in ("203.0.113.1", "203.0.113.2", "203.0.113.1")
+        ]  # fmt: skip
+    assert statuses == ([201, 201, 429] if separate_buckets else [201, 429, 429])
