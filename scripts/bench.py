@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,6 +50,8 @@ BASELINE_CONCURRENCY = (1, 64)
 LIST_SIZE = 32
 LIST_CONCURRENCY = (1, 8)
 GATEWAY_CONCURRENCY = 32
+GATEWAY_SETTLE_S = 3.0
+SETTLE_S = 1.0
 # The hand-written analysis beside the generated README, linked from it when present.
 FINDINGS = "FINDINGS.md"
 PACKAGES = ("bentoml", "onnxruntime", "tokenizers", "transformers", "optimum-onnx", "optimum",
@@ -68,6 +70,7 @@ class BenchOptions:
     sample: int
     latency_texts: int
     eval_limit: int | None
+    workers: int
     quick: bool
     seed: int = 0
 
@@ -134,16 +137,24 @@ class LoadRunner:
 
     def warm(self, url: str, concurrency: int) -> None:
         run_wrk(url, self.bodies_file, concurrency=concurrency, duration_s=self.options.warmup_s)
+        self.settle()
 
-    def measure(self, url: str, concurrency: int, server_pids: Sequence[int], label: str) -> dict:
+    @staticmethod
+    def settle() -> None:
+        """Let the server finish what wrk left in flight: a server does not drop a request when its
+        client hangs up, and the leftovers would count against the next point's concurrency."""
+        time.sleep(SETTLE_S)
+
+    def measure(self, url: str, concurrency: int, servers: Mapping[str, int], label: str) -> dict:
         point = run_wrk(
             url,
             self.bodies_file,
             concurrency=concurrency,
             duration_s=self.options.duration_s,
             texts_per_request=self.texts_per_request,
-            server_pids=server_pids,
+            servers=servers,
         )
+        self.settle()
         log.info(
             "%s, concurrency %d: %.0f texts/s, p50 %.1f ms, p99 %.1f ms, %d failed, "
             "generator %.0f%% of the machine",
@@ -152,12 +163,14 @@ class LoadRunner:
         )  # fmt: skip
         return point
 
-    def point(self, url: str, concurrency: int, server_pids: Sequence[int], label: str) -> dict:
+    def point(self, url: str, concurrency: int, servers: Mapping[str, int], label: str) -> dict:
         self.warm(url, concurrency)
-        return self.measure(url, concurrency, server_pids, label)
+        return self.measure(url, concurrency, servers, label)
 
-    def sweep(self, url: str, levels: Sequence[int], pids: Sequence[int], label: str) -> list[dict]:
-        return [self.point(url, concurrency, pids, label) for concurrency in levels]
+    def sweep(
+        self, url: str, levels: Sequence[int], servers: Mapping[str, int], label: str
+    ) -> list[dict]:
+        return [self.point(url, concurrency, servers, label) for concurrency in levels]
 
 
 def register_bundle_in(home: Path, bundle: Path) -> str:
@@ -179,20 +192,25 @@ def served(options: BenchOptions, work: Path, texts: Sequence[str]) -> dict:
     singles, list_runner = LoadRunner(options, single), LoadRunner(options, lists, LIST_SIZE)
     home = work / "bentoml"
     tag = register_bundle_in(home, options.bundle)
-    results: dict = {"model_tag": tag}
+    # One worker process per core for every server: a Python process serves HTTP on one core at a
+    # time, and this small model gains nothing from a second onnxruntime thread.
+    workers = {"MODEL_SERVICE_WORKERS": str(options.workers)}
+    results: dict = {"model_tag": tag, "workers": options.workers}
 
-    with ModelServiceProcess(home, tag) as service:
-        url, pids = f"{service.url}/classify", [service.process.pid]
+    with ModelServiceProcess(home, tag, env=workers) as service:
+        url, pids = f"{service.url}/classify", {"model service": service.process.pid}
         results["batching"] = singles.sweep(url, SERVED_CONCURRENCY, pids, "batching on")
         results["lists"] = list_runner.sweep(url, LIST_CONCURRENCY, pids, f"lists of {LIST_SIZE}")
         results["gateway"] = gateway(options, work, texts, service)
 
-    with ModelServiceProcess(home, tag, env={"MODEL_SERVICE_BATCHING": "false"}) as service:
-        url, pids = f"{service.url}/classify", [service.process.pid]
+    with ModelServiceProcess(
+        home, tag, env=workers | {"MODEL_SERVICE_BATCHING": "false"}
+    ) as service:
+        url, pids = f"{service.url}/classify", {"model service": service.process.pid}
         results["no_batching"] = singles.sweep(url, SERVED_CONCURRENCY, pids, "batching off")
 
-    with BaselineServer(options.bundle) as baseline:
-        url, pids = f"{baseline.url}/classify", [baseline.process.pid]
+    with BaselineServer(options.bundle, options.workers) as baseline:
+        url, pids = f"{baseline.url}/classify", {"per-request app": baseline.process.pid}
         results["baseline"] = singles.sweep(url, BASELINE_CONCURRENCY, pids, "per-request")
     return results
 
@@ -227,15 +245,21 @@ def gateway(
         with engine.connect() as connection:
             last_id = connection.execute(text("SELECT coalesce(max(id), 0) FROM reviews")).scalar()
         postmaster = int((postgres.data_dir / "postmaster.pid").read_text().split()[0])
-        pids = [gateway_server.process.pid, service.process.pid, postmaster]
+        pids = {
+            "gateway": gateway_server.process.pid,
+            "model service": service.process.pid,
+            "postgresql": postmaster,
+        }
         point = runner.measure(url, GATEWAY_CONCURRENCY, pids, "gateway")
+        # Requests still in flight when wrk stopped finish scoring now; then count. Only the
+        # measured reviews: the warm-up's were written before last_id was read.
+        time.sleep(GATEWAY_SETTLE_S)
         with engine.connect() as connection:
-            # Only the measured reviews: the warm-up's were written before last_id was read.
             statuses = dict(connection.execute(count_sql, {"after": last_id}).all())
-    scored_per_s = round(statuses.get("scored", 0) / point["seconds"], 1)
+    scored_share = statuses.get("scored", 0) / max(sum(statuses.values()), 1)
     return point | {
         "reviews_by_status": statuses,
-        "scored_per_s": scored_per_s,
+        "scored_per_s": round(point["requests_per_s"] * scored_share, 1),
         "mean_chars": _mean_chars(contents),
     }
 
@@ -455,6 +479,12 @@ def parse_args(argv: Sequence[str]) -> BenchOptions:
     parser.add_argument("--sample", type=int, default=2000, help="review texts in the load mix")
     parser.add_argument("--latency-texts", type=int, default=300)
     parser.add_argument("--eval-limit", type=int, help="only the first N test reviews")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=available_cores(),
+        help="worker processes of each server (default: one per core)",
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 1-2 s per point")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -469,6 +499,7 @@ def parse_args(argv: Sequence[str]) -> BenchOptions:
         sample=200 if quick else args.sample,
         latency_texts=20 if quick else args.latency_texts,
         eval_limit=500 if quick else args.eval_limit,
+        workers=args.workers,
         quick=quick,
     )
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-from model_service.inference import read_card, session_options
+from model_service.inference import available_cores, read_card, session_options
 from tests.support.server_process import ServerProcess
 
 
@@ -26,14 +26,16 @@ class ClassifyBody(BaseModel):
 
 
 def create_app() -> FastAPI:
-    """The app over the bundle in $BENCH_BUNDLE, with the model service's onnxruntime options."""
+    """The app over the bundle in $BENCH_BUNDLE, with the model service's onnxruntime options
+    ($BENCH_INTRA_OP_THREADS threads, default one per core)."""
     from optimum.onnxruntime import ORTModelForSequenceClassification
     from transformers import AutoTokenizer, pipeline
 
     bundle = Path(os.environ["BENCH_BUNDLE"])
     card = read_card(bundle)
+    threads = int(os.environ.get("BENCH_INTRA_OP_THREADS", "0")) or None
     model = ORTModelForSequenceClassification.from_pretrained(
-        bundle, session_options=session_options(), local_files_only=True
+        bundle, session_options=session_options(threads), local_files_only=True
     )
     classifier = pipeline(
         "sentiment-analysis",
@@ -58,15 +60,20 @@ def create_app() -> FastAPI:
 
 
 class BaselineServer(ServerProcess):
-    """uvicorn (one worker, no access log, like the model service) serving create_app."""
+    """uvicorn serving create_app with `workers` processes, the cores shared among them, and no
+    access log: the model service's resources and settings."""
 
     name = "bench-baseline"
     ready_path = "/health"
 
-    def __init__(self, bundle: Path) -> None:
-        super().__init__({"BENCH_BUNDLE": str(Path(bundle).resolve())})
+    def __init__(self, bundle: Path, workers: int = 1) -> None:
+        threads = max(1, available_cores() // workers)
+        super().__init__(
+            {"BENCH_BUNDLE": str(Path(bundle).resolve()), "BENCH_INTRA_OP_THREADS": str(threads)}
+        )
+        self.workers = workers
 
     def command(self) -> Sequence[str]:
         app = "scripts.bench_baseline_app:create_app"
-        return [sys.executable, "-m", "uvicorn", "--factory", app,
+        return [sys.executable, "-m", "uvicorn", "--factory", app, "--workers", str(self.workers),
                 "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log"]  # fmt: skip

@@ -11,7 +11,7 @@ import os
 import resource
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import psutil
@@ -103,39 +103,47 @@ def run_wrk(
     concurrency: int,
     duration_s: float,
     texts_per_request: int = 1,
-    server_pids: Sequence[int] = (),
+    servers: Mapping[str, int] | None = None,
 ) -> dict:
     """One closed-loop load point: `concurrency` connections POSTing bodies for `duration_s`.
 
     CPU shares are fractions of the whole machine (all cores) over the run's wall time:
-    the generator's from wrk's own rusage, the servers' from their process trees.
+    the generator's from wrk's own rusage, the servers' (name → root pid) from their process
+    trees; each server's CPU milliseconds per successful request show where the work goes.
     """
+    servers = dict(servers or {})
     cores = psutil.cpu_count() or 1
     command = [
         "wrk", "-t", "1", "-c", str(concurrency), "-d", f"{max(1, round(duration_s))}s",
         "--timeout", f"{WRK_TIMEOUT_S}s", "-s", str(WRK_SCRIPT), url,
     ]  # fmt: skip
     env = {**os.environ, "BENCH_WRK_BODIES": str(bodies_file)}
-    generator_before, server_before = _children_cpu(), process_tree_cpu(server_pids)
+    generator_before = _children_cpu()
+    server_before = {name: process_tree_cpu([pid]) for name, pid in servers.items()}
     busy_before, total_before = _machine_busy_and_total()
     started = time.perf_counter()
     finished = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
     busy_after, total_after = _machine_busy_and_total()
     generator_cpu = _children_cpu() - generator_before
-    server_cpu = process_tree_cpu(server_pids) - server_before
+    server_cpu = {
+        name: process_tree_cpu([pid]) - server_before[name] for name, pid in servers.items()
+    }
     if finished.returncode != 0:
         raise RuntimeError(f"wrk failed ({finished.returncode}): {finished.stderr.strip()}")
     point = {"concurrency": concurrency, "texts_per_request": texts_per_request}
     point |= summarise(parse_wrk_output(finished.stdout), texts_per_request)
     generator = generator_cpu / wall / cores
-    servers = server_cpu / wall / cores
+    served = sum(server_cpu.values()) / wall / cores
     machine = (busy_after - busy_before) / max(total_after - total_before, 1e-9)
     point["cpu_share"] = {
         "generator": round(generator, 3),
-        "servers": round(servers, 3) if server_pids else None,
+        "servers": round(served, 3) if servers else None,
         "machine": round(machine, 3),
         # Whatever else ran meanwhile: a figure measured beside other work is not this stack's.
-        "other": round(max(machine - generator - servers, 0.0), 3) if server_pids else None,
+        "other": round(max(machine - generator - served, 0.0), 3) if servers else None,
+    }
+    point["cpu_ms_per_request"] = {
+        name: round(seconds * 1000 / max(point["ok"], 1), 3) for name, seconds in server_cpu.items()
     }
     return point

@@ -153,8 +153,8 @@ def _latency_cells(point: dict) -> list[str]:
 def _load_table(points: Sequence[dict], unit: str = "texts/s") -> list[str]:
     lines = [
         _row("concurrency", unit, "requests/s", "p50 ms", "p95 ms", "p99 ms", "failed",
-             "generator CPU", "server CPU", "other CPU"),
-        _row(*["---"] * 10),
+             "server CPU ms/request", "generator CPU", "server CPU", "other CPU"),
+        _row(*["---"] * 11),
     ]  # fmt: skip
     for p in points:
         share = p["cpu_share"]
@@ -165,6 +165,7 @@ def _load_table(points: Sequence[dict], unit: str = "texts/s") -> list[str]:
                 f"{p['requests_per_s']:.0f}",
                 *_latency_cells(p),
                 p["failed"],
+                f"{sum(p.get('cpu_ms_per_request', {}).values()):.2f}",
                 f"{share['generator']:.0%}",
                 f"{share['servers']:.0%}" if share["servers"] is not None else "–",
                 f"{share['other']:.0%}" if share.get("other") is not None else "–",
@@ -178,6 +179,7 @@ def render_readme(results: dict, charts: Sequence[str], findings: str | None = N
     m, served, bundle = results["machine"], results["served"], results["bundle"]
     passed = sum(t["passed"] for t in results["targets"])
     dirty = ", uncommitted changes" if results["git"]["dirty"] else ""
+    workers = served.get("workers", 1)
     lines = [
         "# Benchmarks",
         "",
@@ -247,11 +249,15 @@ def render_readme(results: dict, charts: Sequence[str], findings: str | None = N
         '## 2. The per-request design: `pipeline("sentiment-analysis")` in a FastAPI endpoint',
         "",
         "transformers' pipeline over Optimum's ORTModelForSequenceClassification on the same INT8 "
-        "model (scripts/bench_baseline_app.py), one text per call, uvicorn with one worker.",
+        f"model (scripts/bench_baseline_app.py), one text per call, uvicorn with {workers} worker "
+        "process(es), the cores shared among them, like the model service below.",
         "",
         *_load_table(served["baseline"]),
         "",
         "## 3. The model service (`bentoml serve`)",
+        "",
+        f"`MODEL_SERVICE_WORKERS={workers}`: one worker process per core, each with "
+        "cores ÷ workers onnxruntime threads.",
         "",
         "One text per request, adaptive batching on (the default):",
         "",
@@ -295,7 +301,10 @@ def _gateway_section(served: dict) -> list[str]:
         "",
         *_load_table([gateway], "reviews/s"),
         "",
-        f"Measured reviews by status: {statuses}; scored reviews/s: {gateway['scored_per_s']:.0f}.",
+        f"Measured reviews by status: {statuses}; scored reviews/s: "
+        f"{gateway['scored_per_s']:.0f}. CPU milliseconds per review: "
+        + ", ".join(f"{k} {v:.2f}" for k, v in gateway.get("cpu_ms_per_request", {}).items())
+        + ".",
         "",
     ]
 

@@ -22,6 +22,7 @@ def _point(concurrency: int, texts_per_s: float, p99: float = 100.0, texts: int 
         "texts_per_s": texts_per_s,
         "latency_ms": {"p50": p99 / 3, "p95": p99 / 1.5, "p99": p99},
         "cpu_share": {"generator": 0.02, "servers": 0.9, "machine": 0.95, "other": 0.03},
+        "cpu_ms_per_request": {"model service": 1.5},
     }
 
 
