@@ -1,14 +1,18 @@
 """The model service as it runs: a real `bentoml serve` subprocess on loopback, tiny model."""
 
 import asyncio
+import contextlib
 import json
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from scripts.bench_load import run_wrk, write_bodies
 from scripts.tiny_model import SAMPLE_REVIEWS
 from tests.model_service.bad_inputs import BAD_INPUTS, BadInput
 from tests.support.model_service import ModelServiceProcess
@@ -67,14 +71,20 @@ def _assert_same_answer(got: dict, expected: dict) -> None:
     assert got == expected
 
 
-def test_concurrent_single_texts_are_batched_and_answered_as_alone(model_service_url: str) -> None:
+def test_concurrent_single_texts_are_batched_and_answered_as_alone(
+    model_service_url: str, tmp_path: Path
+) -> None:
     reviews = _reviews()
     # One at a time, each request is a batch of its own: the unbatched answers.
     alone = [_classify(model_service_url, [text]).json()["predictions"][0] for text in reviews]
     assert any(answer["truncated"] for answer in alone)
     _, larger_before = _batches(model_service_url)
 
-    responses = _single_text_bursts(model_service_url, reviews)
+    # Requests share a batch only when they queue up behind a running one. On an idle machine
+    # the tiny model answers faster than one Python client can send, so wrk keeps the service
+    # busy meanwhile (bounded: 3 s): the bursts' requests are batched with its traffic.
+    with _kept_busy(model_service_url, tmp_path):
+        responses = _single_text_bursts(model_service_url, reviews)
 
     assert [response.status_code for response in responses] == [200] * len(reviews)
     for response, expected in zip(responses, alone, strict=True):
@@ -82,6 +92,17 @@ def test_concurrent_single_texts_are_batched_and_answered_as_alone(model_service
         _assert_same_answer(got, expected)
     _, larger_after = _batches(model_service_url)
     assert larger_after > larger_before, "no batch of more than one request was formed"
+
+
+@contextlib.contextmanager
+def _kept_busy(url: str, tmp_path: Path) -> Iterator[None]:
+    """wrk posting single texts over 32 connections for 3 s while the block runs in its middle."""
+    bodies = write_bodies(({"texts": [text]} for text in _reviews(16)), tmp_path / "bodies.lua")
+    with ThreadPoolExecutor(max_workers=1) as background:
+        load = background.submit(run_wrk, f"{url}/classify", bodies, concurrency=32, duration_s=3)
+        time.sleep(0.5)
+        yield
+        load.result()
 
 
 def test_a_list_is_answered_in_order_as_its_texts_alone(model_service_url: str) -> None:
@@ -141,21 +162,39 @@ def test_health_and_metrics_need_no_token(guarded_url: str, path: str) -> None:
     assert httpx.get(f"{guarded_url}{path}").status_code == 200
 
 
-def test_too_many_requests_in_flight_get_429(tiny_bentoml_home: Path, tiny_model_tag: str) -> None:
+def test_too_many_requests_in_flight_get_429(
+    tiny_bentoml_home: Path, tiny_model_tag: str, tmp_path: Path
+) -> None:
     env = {"MODEL_SERVICE_MAX_CONCURRENCY": "2"}
     with ModelServiceProcess(tiny_bentoml_home, tiny_model_tag, env=env) as service:
-        responses = _single_text_bursts(service.url, _reviews(32))
+        with _kept_busy(service.url, tmp_path):
+            responses = _single_text_bursts(service.url, _reviews(32))
+        after = _first_answer_other_than_429(service.url)
     statuses = {response.status_code for response in responses}
-    assert statuses == {200, 429}
+    assert 429 in statuses and statuses <= {200, 429}
     refused = next(response for response in responses if response.status_code == 429)
     assert refused.json() == {"error": "Too many requests"}
+    assert after.status_code == 200  # once the load is gone, it serves as before
+
+
+def _first_answer_other_than_429(url: str, within_s: float = 10) -> httpx.Response:
+    """Requests the load left in flight drain first; then the service answers as before."""
+    deadline = time.monotonic() + within_s
+    while (response := _classify(url, ["좋다"])).status_code == 429:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    return response
 
 
 def test_requests_past_the_latency_budget_get_503(
-    tiny_bentoml_home: Path, tiny_model_tag: str
+    tiny_bentoml_home: Path, tiny_model_tag: str, tmp_path: Path
 ) -> None:
     env = {"MODEL_SERVICE_MAX_LATENCY_MS": "1"}
-    with ModelServiceProcess(tiny_bentoml_home, tiny_model_tag, env=env) as service:
+    with (
+        ModelServiceProcess(tiny_bentoml_home, tiny_model_tag, env=env) as service,
+        _kept_busy(service.url, tmp_path),
+    ):
         responses = _single_text_bursts(service.url, _reviews(64))
     assert {response.status_code for response in responses} <= {200, 503}
     dropped = [response for response in responses if response.status_code == 503]
