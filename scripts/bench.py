@@ -10,16 +10,19 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import multiprocessing
 import os
 import platform
 import random
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,6 +54,9 @@ LIST_SIZE = 32
 LIST_CONCURRENCY = (1, 8)
 GATEWAY_CONCURRENCY = 32
 GATEWAY_SETTLE_S = 3.0
+# In-process runs: time for the processes to load the model, warm-up before each batch size.
+IN_PROCESS_LOAD_S = 6.0
+IN_PROCESS_WARMUP_S = 1.0
 SETTLE_S = 1.0
 # The hand-written analysis beside the generated README, linked from it when present.
 FINDINGS = "FINDINGS.md"
@@ -98,10 +104,12 @@ def texts_per_second(
     """Predict consecutive batches of `batch` texts for about `seconds`; texts/s and ms/batch."""
     batches = chunks(texts, batch) or [list(texts)]
     done, count, started = 0, 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - started) < seconds:
+    while True:  # at least one batch, so that the figures are defined
         model.predict(batches[count % len(batches)])
         done += len(batches[count % len(batches)])
         count += 1
+        if (elapsed := time.perf_counter() - started) >= seconds:
+            break
     return {
         "batch": batch,
         "texts": done,
@@ -112,16 +120,74 @@ def texts_per_second(
 
 
 def in_process(options: BenchOptions, texts: Sequence[str]) -> dict:
-    """The ceiling: the inference module in this process, as the service configures it."""
-    threads = available_cores()
-    model = SentimentModel.load(options.bundle, intra_op_threads=threads)
+    """The ceiling: the inference module without HTTP, in two layouts of the machine's cores.
+
+    As served (`workers` processes side by side, cores ÷ workers onnxruntime threads each), and
+    one process with a thread per core. Per batch size the better layout is the ceiling.
+    """
+    cores = available_cores()
+    shapes = {(options.workers, max(1, cores // options.workers)), (1, cores)}
+    layouts = [
+        {"processes": processes, "intra_op_threads": threads}
+        | {"points": _in_processes(options, texts, processes, threads)}
+        for processes, threads in sorted(shapes, reverse=True)
+    ]
+    ceiling = [
+        max((layout["points"][i] for layout in layouts), key=lambda p: p["texts_per_s"])
+        for i in range(len(BATCH_SIZES))
+    ]
+    for point in ceiling:
+        log.info("in process, batch %d: %.0f texts/s", point["batch"], point["texts_per_s"])
+    return {"layouts": layouts, "points": ceiling}
+
+
+def _in_processes(
+    options: BenchOptions, texts: Sequence[str], processes: int, threads: int
+) -> list[dict]:
+    """Each batch size measured in `processes` processes at once, on one shared schedule."""
+    step = options.in_process_s + IN_PROCESS_WARMUP_S
+    start = time.time() + IN_PROCESS_LOAD_S
+    schedule = [(batch, start + i * step) for i, batch in enumerate(BATCH_SIZES)]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+        runs = [
+            pool.submit(_scheduled_run, str(options.bundle), threads, list(texts), schedule,
+                        options.in_process_s)
+            for _ in range(processes)
+        ]  # fmt: skip
+        per_process = [run.result() for run in runs]
+    points = []
+    for index, batch in enumerate(BATCH_SIZES):
+        parts = [runs_of_one[index] for runs_of_one in per_process]
+        seconds = max(part["seconds"] for part in parts)
+        done = sum(part["texts"] for part in parts)
+        points.append(
+            {
+                "batch": batch,
+                "processes": processes,
+                "intra_op_threads": threads,
+                "texts": done,
+                "seconds": seconds,
+                "texts_per_s": round(done / seconds, 1),
+                "ms_per_batch": round(statistics.mean(p["ms_per_batch"] for p in parts), 3),
+            }
+        )
+    return points
+
+
+def _scheduled_run(
+    bundle: str, threads: int, texts: list[str], schedule: list[tuple[int, float]], seconds: float
+) -> list[dict]:
+    """In a worker process: load the model, then for each (batch, start time) warm up until the
+    start and measure for `seconds`, so that all processes measure the same interval."""
+    model = SentimentModel.load(bundle, intra_op_threads=threads)
     model.warm_up()
     points = []
-    for batch in BATCH_SIZES:
-        texts_per_second(model, texts, batch, min(1.0, options.in_process_s))  # warm-up
-        points.append(texts_per_second(model, texts, batch, options.in_process_s))
-        log.info("in process, batch %d: %.0f texts/s", batch, points[-1]["texts_per_s"])
-    return {"intra_op_threads": threads, "points": points}
+    for batch, start_at in schedule:
+        time.sleep(max(0.0, start_at - IN_PROCESS_WARMUP_S - time.time()))
+        texts_per_second(model, texts, batch, max(0.0, start_at - time.time()))
+        points.append(texts_per_second(model, texts, batch, seconds))
+    return points
 
 
 # ---------------------------------------------------------------- over HTTP
