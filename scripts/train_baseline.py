@@ -1,8 +1,12 @@
 """Train the default Korean sentiment model from scratch on the Naver review data.
 
-A small BERT with its own WordPiece tokenizer, trained on negative/neutral/positive (from star
-ratings) with an auxiliary rating head, early-stopped on dev, checkpointed and resumable. The
-result is a Hugging Face checkpoint directory that `scripts/build_model.py` exports to INT8 ONNX.
+A small BERT with its own WordPiece tokenizer, in two phases that share one loop:
+1. masked-LM pre-training on the training reviews' text (labels unused), so the encoder learns
+   the language of the reviews before it learns their sentiment;
+2. fine-tuning on negative/neutral/positive (from star ratings) with an auxiliary rating head,
+   early-stopped on dev.
+Both phases checkpoint and resume. The result is a Hugging Face checkpoint directory that
+`scripts/build_model.py` exports to INT8 ONNX.
 """
 
 from __future__ import annotations
@@ -21,8 +25,14 @@ import torch
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from tokenizers.processors import TemplateProcessing
 from torch import nn
+from torch.nn import functional
 from tqdm import tqdm
-from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+from transformers import (
+    BertConfig,
+    BertForMaskedLM,
+    BertForSequenceClassification,
+    PreTrainedTokenizerFast,
+)
 
 from scripts.reviews_data import DEFAULT_DATA_DIR, label_of, read_reviews
 
@@ -37,16 +47,19 @@ REPEATED_CHARS = "ㅋㅎㅠㅜㅡㄷㄱㅇㅉㅗ.!?~^;,-=*♥♡★☆♪"
 
 @dataclass
 class TrainSettings:
-    """The defaults are the committed default model's (two epochs fit one session on 2 cores)."""
+    """The defaults are the committed default model's (both phases fit one session on 2 cores)."""
 
     vocab_size: int = 12000
-    hidden: int = 192
+    hidden: int = 256
     layers: int = 4
     heads: int = 4
-    intermediate: int = 768
+    intermediate: int = 1024
     max_tokens: int = 64
     batch_size: int = 128
-    lr: float = 5e-4
+    pretrain_epochs: float = 1.0  # 0 skips masked-LM pre-training
+    pretrain_lr: float = 5e-4
+    mask_prob: float = 0.15
+    lr: float = 3e-4
     warmup_ratio: float = 0.03
     weight_decay: float = 0.01
     epochs: float = 2.0
@@ -205,14 +218,18 @@ def class_weights(labels: np.ndarray) -> torch.Tensor:
 # --- evaluation -------------------------------------------------------------------------------
 
 
+def dev_batches(split: EncodedSplit, batch_size: int) -> list[np.ndarray]:
+    """Evaluation batches in length order: the least padding, and the same every time."""
+    lengths = np.fromiter((len(r) for r in split.ids), dtype=np.int64, count=len(split.ids))
+    order = np.argsort(lengths, kind="stable")
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+
 @torch.no_grad()
 def predict_log_probs(model: ReviewClassifier, split: EncodedSplit, batch_size: int = 512):
     model.eval()
-    lengths = np.fromiter((len(r) for r in split.ids), dtype=np.int64, count=len(split.ids))
-    order = np.argsort(lengths, kind="stable")
     out = np.zeros((len(split.ids), len(LABELS)), dtype=np.float32)
-    for start in range(0, len(order), batch_size):
-        index = order[start : start + batch_size]
+    for index in dev_batches(split, batch_size):
         batch = collate(split, index)
         logits, _ = model(batch["input_ids"], batch["attention_mask"])
         out[index] = torch.log_softmax(logits, dim=-1).numpy()
@@ -274,47 +291,42 @@ def lr_lambda(total_steps: int, warmup_steps: int):
     return factor
 
 
-class Trainer:
-    """The loop: length-bucketed batches, periodic dev evaluation, checkpoints, early stop."""
+class TrainingLoop:
+    """What both phases share: AdamW with warmup and cosine decay, length-bucketed batches in a
+    deterministic order, periodic evaluation, and a resumable state file written atomically."""
+
+    name = "train"
 
     def __init__(
         self,
         s: TrainSettings,
         out_dir: Path,
         train: EncodedSplit,
-        dev: EncodedSplit,
-        tokenizer: PreTrainedTokenizerFast,
+        model: nn.Module,
+        lr: float,
+        epochs: float,
     ) -> None:
-        self.s, self.out_dir, self.train_split, self.dev, self.tokenizer = (
-            s,
-            out_dir,
-            train,
-            dev,
-            tokenizer,
-        )
-        self.model = ReviewClassifier(make_config(s, tokenizer))
-        decay = [p for n, p in self.model.named_parameters() if p.ndim > 1]
-        no_decay = [p for n, p in self.model.named_parameters() if p.ndim <= 1]
+        self.s, self.out_dir, self.train_split, self.model = s, out_dir, train, model
+        decay = [p for p in model.parameters() if p.ndim > 1]
+        no_decay = [p for p in model.parameters() if p.ndim <= 1]
         self.optimizer = torch.optim.AdamW(
             [
                 {"params": decay, "weight_decay": s.weight_decay},
                 {"params": no_decay, "weight_decay": 0.0},
             ],
-            lr=s.lr,
+            lr=lr,
         )
         self.lengths = np.fromiter((len(r) for r in train.ids), dtype=np.int64)
         self.steps_per_epoch = math.ceil(len(train.ids) / s.batch_size)
-        self.total_steps = int(self.steps_per_epoch * s.epochs)
+        self.total_steps = int(self.steps_per_epoch * epochs)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lr_lambda(self.total_steps, int(self.total_steps * s.warmup_ratio))
         )
-        self.label_loss = nn.CrossEntropyLoss(weight=class_weights(train.labels))
-        self.rating_loss = nn.CrossEntropyLoss()
-        self.step, self.best_score, self.bad_evals, self.history = 0, -1.0, 0, []
+        self.step, self.best_score, self.bad_evals, self.history = 0, -math.inf, 0, []
 
     @property
     def state_path(self) -> Path:
-        return self.out_dir / "last.pt"
+        return self.out_dir / f"{self.name}.pt"
 
     def save_state(self) -> None:
         torch.save(
@@ -340,7 +352,7 @@ class Trainer:
         self.step, self.best_score = state["step"], state["best_score"]
         self.bad_evals, self.history = state["bad_evals"], state["history"]
         torch.set_rng_state(state["torch_rng"])
-        log.info("resumed at step %d (best dev score %.4f)", self.step, self.best_score)
+        log.info("%s: resumed at step %d (best %.4f)", self.name, self.step, self.best_score)
 
     def batches_from(self, step: int):
         """The deterministic batch order of every epoch, starting at a given global step."""
@@ -352,15 +364,26 @@ class Trainer:
             epoch += 1
             step = epoch * self.steps_per_epoch
 
+    def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def dev_metrics(self) -> dict[str, float]:
+        """Dev figures with a "score" (higher is better) that picks the checkpoint kept."""
+        raise NotImplementedError
+
+    def keep_best(self) -> None:
+        raise NotImplementedError
+
     def evaluate(self) -> bool:
-        """Dev figures; saves the model when it improved. False when patience ran out."""
-        metrics = sentiment_metrics(predict_log_probs(self.model, self.dev), self.dev.labels)
-        metrics["step"] = self.step
+        """Dev figures; keeps the model when it improved. False when patience ran out."""
+        metrics = {**self.dev_metrics(), "step": self.step}
         self.history.append(metrics)
-        log.info("step %d dev %s", self.step, {k: round(v, 4) for k, v in metrics.items()})
-        if score(metrics) > self.best_score:
-            self.best_score, self.bad_evals = score(metrics), 0
-            self.model.classifier.save_pretrained(self.out_dir / "best")
+        log.info(
+            "%s step %d dev %s", self.name, self.step, {k: round(v, 4) for k, v in metrics.items()}
+        )
+        if metrics["score"] > self.best_score:
+            self.best_score, self.bad_evals = metrics["score"], 0
+            self.keep_best()
         else:
             self.bad_evals += 1
         self.save_state()
@@ -369,16 +392,12 @@ class Trainer:
     def run(self, deadline: float) -> str:
         self.model.train()
         batches = self.batches_from(self.step)
-        bar = tqdm(total=self.total_steps, initial=self.step, desc="train", mininterval=10)
+        bar = tqdm(total=self.total_steps, initial=self.step, desc=self.name, mininterval=10)
         while self.step < self.total_steps:
             if time.monotonic() > deadline:
                 self.save_state()
                 return "time limit"
-            batch = collate(self.train_split, next(batches))
-            label_logits, rating_logits = self.model(batch["input_ids"], batch["attention_mask"])
-            loss = self.label_loss(label_logits, batch["labels"]) + (
-                self.s.rating_loss_weight * self.rating_loss(rating_logits, batch["ratings"])
-            )
+            loss = self.loss(collate(self.train_split, next(batches)))
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
             self.optimizer.step()
@@ -393,6 +412,113 @@ class Trainer:
         return "finished"
 
 
+def mask_tokens(
+    ids: torch.Tensor, attention_mask: torch.Tensor, s: TrainSettings, vocab_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT's dynamic masking: of the chosen positions 80% [MASK], 10% a random token, 10% kept.
+
+    Returns the corrupted ids and the targets (-100 where nothing is predicted).
+    """
+    first_word_id = len(SPECIAL_TOKENS)  # special tokens are never chosen
+    candidates = (attention_mask == 1) & (ids >= first_word_id)
+    chosen = candidates & (torch.rand(ids.shape) < s.mask_prob)
+    targets = torch.where(chosen, ids, torch.full_like(ids, -100))
+    roll = torch.rand(ids.shape)
+    corrupted = ids.clone()
+    corrupted[chosen & (roll < 0.8)] = SPECIAL_TOKENS.index("[MASK]")
+    randomised = chosen & (roll >= 0.8) & (roll < 0.9)
+    corrupted[randomised] = torch.randint(first_word_id, vocab_size, (int(randomised.sum()),))
+    return corrupted, targets
+
+
+class Pretrainer(TrainingLoop):
+    """Phase 1: masked-LM on the training text; the kept encoder is the one with the lowest dev
+    masked-LM loss, saved to OUT/pretrained for phase 2."""
+
+    name = "pretrain"
+
+    def __init__(
+        self,
+        s: TrainSettings,
+        out_dir: Path,
+        train: EncodedSplit,
+        dev: EncodedSplit,
+        config: BertConfig,
+    ) -> None:
+        super().__init__(
+            s, out_dir, train, BertForMaskedLM(config), s.pretrain_lr, s.pretrain_epochs
+        )
+        self.dev = dev
+        # The same masked dev positions at every evaluation, so the losses compare.
+        self.dev_batches = [collate(dev, index) for index in dev_batches(dev, 512)]
+        generator = torch.get_rng_state()
+        torch.manual_seed(s.seed)
+        self.dev_masked = [
+            mask_tokens(b["input_ids"], b["attention_mask"], s, config.vocab_size)
+            for b in self.dev_batches
+        ]
+        torch.set_rng_state(generator)
+
+    def masked_lm_loss(self, ids, attention_mask, targets) -> torch.Tensor:
+        hidden = self.model.bert(input_ids=ids, attention_mask=attention_mask).last_hidden_state
+        predicted = targets != -100  # the vocabulary projection only where it is scored
+        return functional.cross_entropy(self.model.cls(hidden[predicted]), targets[predicted])
+
+    def loss(self, batch):
+        ids, targets = mask_tokens(
+            batch["input_ids"], batch["attention_mask"], self.s, self.model.config.vocab_size
+        )
+        return self.masked_lm_loss(ids, batch["attention_mask"], targets)
+
+    @torch.no_grad()
+    def dev_metrics(self) -> dict[str, float]:
+        self.model.eval()
+        losses, counts = [], []
+        for batch, (ids, targets) in zip(self.dev_batches, self.dev_masked, strict=True):
+            losses.append(float(self.masked_lm_loss(ids, batch["attention_mask"], targets)))
+            counts.append(int((targets != -100).sum()))
+        self.model.train()
+        loss = float(np.average(losses, weights=counts))
+        return {"masked_lm_loss": loss, "score": -loss}
+
+    def keep_best(self) -> None:
+        self.model.save_pretrained(self.out_dir / "pretrained")
+
+
+class Trainer(TrainingLoop):
+    """Phase 2: sentiment with the rating head; the kept model is the best dev score."""
+
+    def __init__(
+        self,
+        s: TrainSettings,
+        out_dir: Path,
+        train: EncodedSplit,
+        dev: EncodedSplit,
+        config: BertConfig,
+        encoder: Path | None,
+    ) -> None:
+        model = ReviewClassifier(config)
+        if encoder is not None:  # the pre-trained encoder; pooler and heads start fresh
+            model.classifier = BertForSequenceClassification.from_pretrained(encoder, config=config)
+        super().__init__(s, out_dir, train, model, s.lr, s.epochs)
+        self.dev = dev
+        self.label_loss = nn.CrossEntropyLoss(weight=class_weights(train.labels))
+        self.rating_loss = nn.CrossEntropyLoss()
+
+    def loss(self, batch):
+        label_logits, rating_logits = self.model(batch["input_ids"], batch["attention_mask"])
+        return self.label_loss(label_logits, batch["labels"]) + (
+            self.s.rating_loss_weight * self.rating_loss(rating_logits, batch["ratings"])
+        )
+
+    def dev_metrics(self) -> dict[str, float]:
+        metrics = sentiment_metrics(predict_log_probs(self.model, self.dev), self.dev.labels)
+        return {**metrics, "score": score(metrics)}
+
+    def keep_best(self) -> None:
+        self.model.classifier.save_pretrained(self.out_dir / "best")
+
+
 def finalize(
     out_dir: Path,
     dev: EncodedSplit,
@@ -400,6 +526,7 @@ def finalize(
     s: TrainSettings,
     reason: str,
     trainer: Trainer,
+    pretraining: dict | None,
 ) -> dict:
     """The best checkpoint with dev-tuned logit offsets folded into its classifier bias."""
     best = BertForSequenceClassification.from_pretrained(out_dir / "best")
@@ -415,6 +542,7 @@ def finalize(
     tokenizer.save_pretrained(checkpoint)
     report = {
         "settings": asdict(s),
+        "pretraining": pretraining,
         "stopped": reason,
         "steps": trainer.step,
         "dev_raw": raw,
@@ -431,7 +559,9 @@ def parse_args() -> tuple[TrainSettings, argparse.Namespace]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     parser.add_argument("--out", type=Path, default=Path("checkpoints/korean-sentiment"))
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue from the phase OUT/*.pt stopped in"
+    )
     parser.add_argument(
         "--max-minutes",
         type=float,
@@ -475,13 +605,45 @@ def main() -> None:
         time.monotonic() - start,
     )
 
-    trainer = Trainer(s, args.out, train, dev, tokenizer)
+    config = make_config(s, tokenizer)
+    pretraining = None
+    if s.pretrain_epochs > 0:
+        pretraining = pretrain(s, args, train, dev, config, deadline)
+        if pretraining is None:
+            log.info("pre-training paused at the time limit; --resume goes on")
+            return
+    encoder = args.out / "pretrained" if pretraining else None
+    trainer = Trainer(s, args.out, train, dev, config, encoder)
     if args.resume and trainer.state_path.exists():
         trainer.load_state()
     reason = trainer.run(deadline)
     log.info("training stopped: %s after %d steps", reason, trainer.step)
-    report = finalize(args.out, dev, tokenizer, s, reason, trainer)
+    report = finalize(args.out, dev, tokenizer, s, reason, trainer, pretraining)
     log.info("dev raw %s tuned %s", report["dev_raw"], report["dev_tuned"])
+
+
+def pretrain(
+    s: TrainSettings,
+    args: argparse.Namespace,
+    train: EncodedSplit,
+    dev: EncodedSplit,
+    config: BertConfig,
+    deadline: float,
+) -> dict | None:
+    """Phase 1, or its record when an earlier run finished it; None when the time ran out."""
+    record = args.out / "pretrained" / "pretraining.json"
+    if args.resume and record.exists():
+        return json.loads(record.read_text())
+    pretrainer = Pretrainer(s, args.out, train, dev, config)
+    if args.resume and pretrainer.state_path.exists():
+        pretrainer.load_state()
+    reason = pretrainer.run(deadline)
+    if reason == "time limit":
+        return None
+    log.info("pre-training stopped: %s after %d steps", reason, pretrainer.step)
+    report = {"stopped": reason, "steps": pretrainer.step, "history": pretrainer.history}
+    record.write_text(json.dumps(report, indent=2))
+    return report
 
 
 if __name__ == "__main__":
