@@ -16,6 +16,7 @@ from gateway.ratings.views import router as ratings_router
 from gateway.read_retry import ReadRetryMiddleware
 from gateway.reviews.views import router as reviews_router
 from gateway.schemas import DATABASE_UNAVAILABLE
+from gateway.scoring.batcher import ClassifyBatcher
 from gateway.scoring.client import ModelServiceClient
 from gateway.scoring.scorer import ReviewScorer, run_background_scorer
 from gateway.security import add_security
@@ -31,9 +32,14 @@ def create_app(app_settings: Settings = settings) -> FastAPI:
         await run_in_threadpool(upgrade_database, engine, wait_s=app_settings.db_startup_wait_s)
         app.state.session_factory = create_session_factory(engine)
         app.state.model_service = ModelServiceClient.from_settings(app_settings)
+        batcher = ClassifyBatcher(
+            app.state.model_service.classify,
+            max_texts=app_settings.scoring_max_texts_per_call,
+            max_in_flight=app_settings.scoring_max_calls_in_flight,
+        )
         app.state.scorer = ReviewScorer(
             app.state.session_factory,
-            app.state.model_service,
+            batcher,
             lease_s=app_settings.scorer_lease_s,
             reject_delay_s=app_settings.scorer_reject_delay_s,
         )

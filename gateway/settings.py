@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     model_service_connect_timeout_s: float = Field(default=2.0, gt=0)
     # A review request waits at most this long for its score before answering `pending`.
     scoring_timeout_s: float = Field(default=10.0, gt=0)
+    # Reviews scored at the same time share /classify calls: at most this many texts per call
+    # (the model service's MODEL_SERVICE_MAX_TEXTS_PER_REQUEST) and this many calls at once.
+    scoring_max_texts_per_call: int = Field(default=64, ge=1, le=1024)
+    scoring_max_calls_in_flight: int = Field(default=2, ge=1)
 
     gateway_host: str = "0.0.0.0"
     # Proxies whose X-Forwarded-For names the real client (the per-client write limit counts by

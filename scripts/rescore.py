@@ -77,7 +77,7 @@ async def rescore(
             # The cursor stops a review the service scores under yet another tag coming round again.
             after_id = batch[-1].id
             claimed_count += len(batch)
-            summary["rescored"] += await scorer.score(batch)
+            summary["rescored"] += len(await scorer.score(batch))
             progress.update(len(batch))
     summary["outdated_after"] = count_outdated(session_factory, served_model)
     summary["seconds"] = round(time.monotonic() - started, 2)

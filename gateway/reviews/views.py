@@ -2,7 +2,6 @@
 
 from fastapi import APIRouter, HTTPException, status
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from gateway.database import SessionDep
@@ -32,15 +31,20 @@ def list_reviews(session: SessionDep, skip: Skip = 0, limit: Limit = 10) -> list
     status_code=status.HTTP_201_CREATED,
     responses={**NOT_FOUND, **UNREADABLE_BODY},
 )
-async def create_review(review_in: ReviewCreate, session: SessionDep, scorer: ScorerDep) -> Review:
+async def create_review(review_in: ReviewCreate, scorer: ScorerDep) -> Review:
     """Store the review and score it; `status` stays `pending` while the model service is away."""
+    # The hot write path: a session per step in the step's own worker thread (no request-scoped
+    # session, whose opening and closing cost two more thread hand-offs).
     claim = new_claim(scorer.lease_s)
-    review = await run_in_threadpool(
-        review_service.create, session=session, review_in=review_in, claim=claim
-    )
+
+    def store() -> Review | None:
+        with scorer.session_factory() as session:
+            return review_service.create(session=session, review_in=review_in, claim=claim)
+
+    review = await run_in_threadpool(store)
     if review is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=MOVIE_NOT_FOUND)
-    return await _score(session, scorer, review, claim)
+    return await _score(scorer, review, claim)
 
 
 @router.get("/movie/{movie_id}", response_model=list[ReviewRead], responses=NOT_FOUND)
@@ -65,7 +69,7 @@ async def update_review(
     rewritten = await run_in_threadpool(
         review_service.update_, session=session, review=review, review_in=review_in, claim=claim
     )
-    return await _score(session, scorer, review, claim) if rewritten else review
+    return await _score(scorer, review, claim) if rewritten else review
 
 
 @router.delete("/{review_id}", response_model=Message, responses=NOT_FOUND)
@@ -74,12 +78,21 @@ def delete_review(review: ValidReview, session: SessionDep) -> Message:
     return Message(message="Review deleted successfully")
 
 
-async def _score(session: Session, scorer: ReviewScorer, review: Review, claim: Claim) -> Review:
-    await scorer.score_or_leave_pending(
+async def _score(scorer: ReviewScorer, review: Review, claim: Claim) -> Review:
+    """The review with its score, or as stored (`pending`) when it could not be scored now."""
+    stored = await scorer.score_or_leave_pending(
         [ClaimedReview(id=review.id, content=review.content, claim_token=claim.token)]
     )
+    if stored:
+        return stored[0]
+
+    def read_again() -> Review | None:
+        # Not scored: the model service is away, or the review changed or went meanwhile.
+        with scorer.session_factory() as session:
+            return session.get(Review, review.id)
+
     try:
-        scored = await run_in_threadpool(session.get, Review, review.id, populate_existing=True)
+        scored = await run_in_threadpool(read_again)
     except SQLAlchemyError:
         # The review is stored; answering with it as stored beats an error that invites a repost.
         return review

@@ -3,18 +3,26 @@
 import asyncio
 import logging
 from collections.abc import Sequence
+from typing import Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from gateway.reviews.models import Review
 from gateway.scoring import service as scoring_service
-from gateway.scoring.client import ModelServiceClient, ModelServiceError, Prediction
+from gateway.scoring.client import ModelServiceError, Prediction
 from gateway.scoring.service import ClaimedReview
 
 logger = logging.getLogger(__name__)
 
 _FIRST_BACKOFF_S = 0.5
+
+
+class Classifier(Protocol):
+    """The model service's `classify`: the client itself, or a `ClassifyBatcher` over it."""
+
+    async def classify(self, texts: Sequence[str]) -> list[Prediction]: ...
 
 
 class ReviewScorer:
@@ -23,23 +31,23 @@ class ReviewScorer:
     def __init__(
         self,
         session_factory: sessionmaker[Session],
-        model_service: ModelServiceClient,
+        classifier: Classifier,
         *,
         lease_s: float,
         reject_delay_s: float,
     ) -> None:
         self.session_factory = session_factory
-        self.model_service = model_service
+        self.classifier = classifier
         self.lease_s = lease_s
         self.reject_delay_s = reject_delay_s
 
-    async def score(self, reviews: Sequence[ClaimedReview]) -> int:
-        """Score and store claimed reviews; how many were stored.
+    async def score(self, reviews: Sequence[ClaimedReview]) -> list[Review]:
+        """Score and store claimed reviews; the reviews stored, as stored.
 
         Raises ModelServiceError when the service is unavailable (the claims are released first).
         """
         try:
-            predictions = await self.model_service.classify([review.content for review in reviews])
+            predictions = await self.classifier.classify([review.content for review in reviews])
         except ModelServiceError as error:
             if not error.input_refused:
                 await self._release(reviews)
@@ -49,22 +57,24 @@ class ReviewScorer:
                 return await self._score_one_by_one(reviews)
             logger.warning("model service refused review %d: %s", reviews[0].id, error)
             await self._release(reviews, retry_after_s=self.reject_delay_s)
-            return 0
+            return []
         except asyncio.CancelledError:
             await self._release(reviews)
             raise
         return await run_in_threadpool(self._store, reviews, predictions)
 
-    async def score_or_leave_pending(self, reviews: Sequence[ClaimedReview]) -> None:
-        """Score now if the model service answers; otherwise the background scorer will."""
+    async def score_or_leave_pending(self, reviews: Sequence[ClaimedReview]) -> list[Review]:
+        """Score now if the model service answers (the reviews stored); else the background
+        scorer will."""
         try:
-            await self.score(reviews)
+            return await self.score(reviews)
         except (ModelServiceError, SQLAlchemyError) as error:
             # The reviews are stored already: a failure here only delays their score.
             logger.info("review(s) %s left pending: %s", [review.id for review in reviews], error)
+            return []
 
-    async def _score_one_by_one(self, reviews: Sequence[ClaimedReview]) -> int:
-        stored = 0
+    async def _score_one_by_one(self, reviews: Sequence[ClaimedReview]) -> list[Review]:
+        stored: list[Review] = []
         for position, review in enumerate(reviews):
             try:
                 stored += await self.score([review])
@@ -73,7 +83,9 @@ class ReviewScorer:
                 raise
         return stored
 
-    def _store(self, reviews: Sequence[ClaimedReview], predictions: Sequence[Prediction]) -> int:
+    def _store(
+        self, reviews: Sequence[ClaimedReview], predictions: Sequence[Prediction]
+    ) -> list[Review]:
         with self.session_factory() as session:
             return scoring_service.store_predictions(
                 session=session, reviews=reviews, predictions=predictions
@@ -103,7 +115,7 @@ async def run_background_scorer(
             reviews = await run_in_threadpool(scorer.claim_pending, batch_size)
             if reviews:
                 stored = await scorer.score(reviews)
-                logger.info("background scorer stored %d of %d review(s)", stored, len(reviews))
+                logger.info("background scorer stored %d of %d", len(stored), len(reviews))
         except ModelServiceError as error:
             backoff_s = _longer(backoff_s, max_backoff_s)
             logger.warning("model service unavailable (%s); next try in %.1f s", error, backoff_s)

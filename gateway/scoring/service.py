@@ -94,12 +94,16 @@ def claim_outdated(
 
 def store_predictions(
     *, session: Session, reviews: Sequence[ClaimedReview], predictions: Sequence[Prediction]
-) -> int:
-    """Store each review's prediction where its claim still stands; all in one transaction."""
-    stored = 0
+) -> list[Review]:
+    """Store each review's prediction where its claim still stands, all in one transaction.
+
+    Returns the reviews stored, as stored (RETURNING: a request answers with its review without
+    reading it again).
+    """
+    stored = []
     scored_at = utcnow()
     for review, prediction in zip(reviews, predictions, strict=True):
-        result = session.execute(
+        row = session.scalars(
             update(Review)
             .where(Review.id == review.id, Review.claim_token == review.claim_token)
             .values(
@@ -113,9 +117,11 @@ def store_predictions(
                 claim_token=None,
                 claimed_until=None,
             )
+            .returning(Review)
             .execution_options(synchronize_session=False)
-        )
-        stored += result.rowcount
+        ).one_or_none()
+        if row is not None:
+            stored.append(row)
     session.commit()
     return stored
 

@@ -2,6 +2,7 @@
 
 import math
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -135,6 +136,29 @@ def test_a_review_is_stored_and_scored_by_the_model_service(api, model_service_u
         review["probabilities"][review["sentiment_label"]]
     )
     assert api.get(f"/reviews/{review['id']}").json() == review
+
+
+def test_reviews_posted_at_once_share_model_calls_and_each_gets_its_own_score(
+    api, gateway_url, model_service_url
+):
+    movie = create_movie(api, title="동시에")
+    contents = [
+        f"{i}번째 관객의 감상:" + " 재미있다" * (i % 5) + " 지루했다" * (i % 3) for i in range(24)
+    ]
+
+    def post(content: str) -> dict:
+        with httpx.Client(base_url=gateway_url, timeout=30) as client:
+            return create_review(client, movie["id"], content)
+
+    with ThreadPoolExecutor(max_workers=len(contents)) as pool:
+        reviews = list(pool.map(post, contents))
+
+    # The gateway gathers these into shared /classify calls; a prediction handed to the wrong
+    # review would show here as another text's probabilities.
+    assert [review["content"] for review in reviews] == contents
+    for review in reviews:
+        assert_scored_like_the_model(review, model_service_url)
+        assert api.get(f"/reviews/{review['id']}").json() == review
 
 
 def test_reviews_are_listed_newest_first_overall_and_per_movie(api):

@@ -15,11 +15,13 @@ from gateway.scoring.client import Prediction
 from tests.gateway.factories import LEASE_S, add_pending, claim, predict
 
 
-def store(session_factory, claimed, predictions=None) -> int:
+def store(session_factory, claimed, predictions=None) -> list[int]:
+    """The ids of the reviews stored, from what store_predictions returned."""
     with session_factory() as session:
-        return scoring.store_predictions(
+        stored = scoring.store_predictions(
             session=session, reviews=claimed, predictions=predictions or [predict()] * len(claimed)
         )
+    return [review.id for review in stored]
 
 
 def reviews_by_id(session_factory) -> dict[int, Review]:
@@ -46,7 +48,9 @@ def test_stored_scores_end_the_claim_and_leave_the_queue(session_factory):
     [review_id] = add_pending(session_factory, 1)
     claimed = claim(session_factory)
 
-    assert store(session_factory, claimed, [predict("negative")]) == 1
+    stored = store(session_factory, claimed, [predict("negative")])
+
+    assert stored == [review_id]
 
     review = reviews_by_id(session_factory)[review_id]
     assert (review.status, review.sentiment_label, review.sentiment_score) == (
@@ -68,8 +72,8 @@ def test_a_lapsed_claim_passes_to_another_scorer_and_the_late_write_is_dropped(s
     taken_over = claim(session_factory)
 
     assert [r.id for r in taken_over] == [r.id for r in stalled]
-    assert store(session_factory, stalled) == 0
-    assert store(session_factory, taken_over) == 2
+    assert store(session_factory, stalled) == []
+    assert store(session_factory, taken_over) == [r.id for r in taken_over]
 
 
 def test_released_reviews_are_free_again_now_or_after_the_delay(session_factory):
@@ -95,11 +99,11 @@ def test_new_content_replaces_the_claim_so_the_old_text_score_is_dropped(session
             session=session, review=review, review_in=review_in, claim=edit
         )
 
-    assert store(session_factory, scoring_old_text) == 0
+    assert store(session_factory, scoring_old_text) == []
     edited = [
         scoring.ClaimedReview(id=review_id, content="완전히 다른 새 내용", claim_token=edit.token)
     ]
-    assert store(session_factory, edited) == 1
+    assert store(session_factory, edited) == [review_id]
 
 
 def test_a_batch_that_fails_midway_stores_nothing(session_factory):
