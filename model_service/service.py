@@ -180,7 +180,7 @@ logging.getLogger("bentoml._internal.server.http_app").addFilter(_ExpectedErrors
 
 
 @bentoml.service(
-    workers=settings.workers,
+    workers=settings.worker_count(available_cores()),
     traffic={"timeout": settings.timeout_s, "max_concurrency": settings.max_concurrency},
     logging={"access": {"enabled": settings.access_log}},
 )
@@ -231,7 +231,7 @@ class SentimentService:
             "max_text_chars": settings.max_text_chars,
             "max_batch_size": settings.max_batch_size,
             "max_latency_ms": settings.max_latency_ms,
-            "workers": settings.workers,
+            "workers": settings.worker_count(available_cores()),
             "intra_op_threads": self.intra_op_threads,
             "card": self.model.card,
         }

@@ -29,8 +29,11 @@ class Settings(BaseSettings):
     max_concurrency: int = Field(256, ge=1)
     timeout_s: float = Field(30.0, gt=0)
 
-    # Worker processes, and onnxruntime intra-op threads per worker (default: cores // workers).
-    workers: int = Field(1, ge=1)
+    # Worker processes (default: one per available core) and onnxruntime intra-op threads per
+    # worker (default: cores // workers). A worker's HTTP path holds its GIL, so one process
+    # serves one core: two single-threaded workers served 1.7x the texts/s of one worker with two
+    # threads on 2 cores (docs/benchmarks/FINDINGS.md, section 2).
+    workers: int | None = Field(None, ge=1)
     intra_op_threads: int | None = Field(None, ge=1)
     # One log line per request costs throughput on small models; off unless asked for.
     access_log: bool = False
@@ -40,9 +43,13 @@ class Settings(BaseSettings):
     def _empty_token_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
+    def worker_count(self, cores: int) -> int:
+        """Worker processes on a machine with `cores` available cores."""
+        return self.workers or cores
+
     def onnx_threads(self, cores: int) -> int:
         """Intra-op threads per worker so that workers × threads stays within `cores`."""
-        return self.intra_op_threads or max(1, cores // self.workers)
+        return self.intra_op_threads or max(1, cores // self.worker_count(cores))
 
 
 settings = Settings()

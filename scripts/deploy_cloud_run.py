@@ -89,8 +89,8 @@ class DeployConfig:
         metadata={"help": "texts per ONNX run (the model service's setting)"},
     )
     model_service_workers: int = field(
-        default=_default(ModelServiceSettings, "workers"),
-        metadata={"help": "worker processes per instance (the model service's setting)"},
+        default=0,
+        metadata={"help": "worker processes per instance (default: one per vCPU, MODEL_CPU)"},
     )
     model_concurrency: int = field(
         default=0, metadata={"help": "requests per instance (default: 2 x batch size)"}
@@ -363,14 +363,14 @@ class CloudRunDeployment:
     def deploy_model_service(self, concurrency: int) -> str:
         config = self.config
         port = PARTS["model-service"]
+        workers = config.model_service_workers or config.model_cpu
         env = {
             "MODEL_SERVICE_MAX_BATCH_SIZE": config.model_service_max_batch_size,
             "MODEL_SERVICE_MAX_CONCURRENCY": concurrency,
-            "MODEL_SERVICE_WORKERS": config.model_service_workers,
-            # onnxruntime would size its pool from the host's cores, not the instance's vCPUs.
-            "MODEL_SERVICE_INTRA_OP_THREADS": max(
-                1, config.model_cpu // config.model_service_workers
-            ),
+            # Explicit, like the threads: the service would count the host's cores, not the
+            # instance's vCPUs, if its CPU quota is not visible in the container.
+            "MODEL_SERVICE_WORKERS": workers,
+            "MODEL_SERVICE_INTRA_OP_THREADS": max(1, config.model_cpu // workers),
         }
         secrets = {"MODEL_SERVICE_TOKEN": f"{config.model_service_token_secret}:latest"}
         sizing = self._sizing(config.model_cpu, config.model_memory, concurrency,

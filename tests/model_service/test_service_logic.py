@@ -51,6 +51,15 @@ def test_configured_intra_op_threads_win() -> None:
     assert Settings(workers=2, intra_op_threads=3).onnx_threads(2) == 3
 
 
+@pytest.mark.parametrize(("cores", "workers", "threads"), [(1, 1, 1), (2, 2, 1), (8, 8, 1)])
+def test_by_default_each_core_gets_one_single_threaded_worker(
+    cores: int, workers: int, threads: int
+) -> None:
+    default = Settings(workers=None, intra_op_threads=None)
+
+    assert (default.worker_count(cores), default.onnx_threads(cores)) == (workers, threads)
+
+
 def test_request_keeps_texts_as_sent() -> None:
     texts = [" 재밌다 ", "최악", "ㅋㅋㅋ"]
     assert ClassifyRequest.model_validate({"texts": texts}).texts == texts
