@@ -9,10 +9,13 @@ from gateway.settings import settings
 if __name__ == "__main__":
     # The gateway's own loggers (the background scorer above all) next to uvicorn's.
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    # httpx logs every model call at INFO; failures reach the log through the scorer anyway.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     uvicorn.run(
         "gateway.main:app",
         host=settings.gateway_host,
         port=settings.gateway_port,
         proxy_headers=True,
         forwarded_allow_ips=settings.gateway_trusted_proxies,
+        access_log=settings.gateway_access_log,
     )

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     # Proxies whose X-Forwarded-For names the real client (the per-client write limit counts by
     # it): "*" behind Cloud Run's front end, which is the only way in there; none by default.
     gateway_trusted_proxies: str = "127.0.0.1"
+    # One log line per request (uvicorn's access log). Off by default: under load it costs as
+    # much CPU as the ORM, and Cloud Run's front end logs every request anyway.
+    gateway_access_log: bool = False
     # Cloud Run tells a container its port in PORT; it wins over GATEWAY_PORT.
     gateway_port: int = Field(
         default=8000, ge=1, le=65535, validation_alias=AliasChoices("PORT", "GATEWAY_PORT")

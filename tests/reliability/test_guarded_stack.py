@@ -38,9 +38,12 @@ class GuardedStack:
 @pytest.fixture(scope="module")
 def stack(postgres, tiny_bentoml_home, tiny_model_tag) -> Iterator[GuardedStack]:
     """A model service that wants TOKEN, and a gateway that sends it and takes writes with a key."""
+    # Access logs on in both: the log checks below must see every request line.
     model_service = ModelServiceProcess(tiny_bentoml_home, tiny_model_tag,
-                                        env={"MODEL_SERVICE_TOKEN": TOKEN})  # fmt: skip
-    env = {"MODEL_SERVICE_TOKEN": TOKEN, "GATEWAY_API_KEYS": f"{UI_KEY},{OPS_KEY}"}
+                                        env={"MODEL_SERVICE_TOKEN": TOKEN,
+                                             "MODEL_SERVICE_ACCESS_LOG": "true"})  # fmt: skip
+    env = {"MODEL_SERVICE_TOKEN": TOKEN, "GATEWAY_API_KEYS": f"{UI_KEY},{OPS_KEY}",
+           "GATEWAY_ACCESS_LOG": "true"}  # fmt: skip
     database_url = postgres.create_database(f"guarded_{uuid.uuid4().hex[:8]}")
     with model_service, GatewayProcess(database_url, model_service.url, env=env) as gateway:
         yield GuardedStack(model_service, gateway)
