@@ -1,0 +1,95 @@
+"""The training script on the sample reviews: both phases, a stop at the time limit, --resume."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from scripts.tiny_model import write_sample_reviews
+from scripts.train_baseline import SPECIAL_TOKENS, TrainSettings, mask_tokens
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TINY = ["--vocab-size", "300", "--hidden", "16", "--layers", "1", "--heads", "2",
+        "--intermediate", "32", "--batch-size", "8", "--eval-every", "3",
+        "--pretrain-epochs", "2", "--epochs", "2", "--patience", "100"]  # fmt: skip
+
+
+def train(data_dir: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "scripts.train_baseline", "--data-dir", str(data_dir),
+               "--out", str(out), *TINY, *extra]  # fmt: skip
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("reviews")
+    write_sample_reviews(directory / "train.tsv.gz", copies=6)
+    write_sample_reviews(directory / "dev.tsv.gz", copies=1)
+    return directory
+
+
+def test_a_run_stopped_in_pre_training_resumes_and_ends_with_a_loadable_checkpoint(
+    data_dir: Path, tmp_path: Path
+):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    out = tmp_path / "run"
+    stopped = train(data_dir, out, "--max-minutes", "0.00001")
+
+    assert "pre-training paused at the time limit" in stopped.stderr
+    assert (out / "pretrain.pt").is_file() and not (out / "checkpoint").exists()
+
+    train(data_dir, out, "--resume")
+
+    pretraining = json.loads((out / "pretrained" / "pretraining.json").read_text())
+    report = json.loads((out / "checkpoint" / "training.json").read_text())
+    assert pretraining["stopped"] == "finished" and pretraining["steps"] > 0
+    assert [h["step"] for h in pretraining["history"]][-1] == pretraining["steps"]
+    assert report["pretraining"] == pretraining
+    assert report["stopped"] == "finished"
+    assert set(report["dev_tuned"]) == {"macro_f1", "binary_accuracy"}
+    model = AutoModelForSequenceClassification.from_pretrained(out / "checkpoint")
+    tokenizer = AutoTokenizer.from_pretrained(out / "checkpoint")
+    assert model.config.id2label == {0: "negative", 1: "neutral", 2: "positive"}
+    logits = model(**tokenizer(["배우들 연기가 최고였다"], return_tensors="pt")).logits
+    assert logits.shape == (1, 3)
+
+
+def test_a_finished_pre_training_is_not_run_again_on_resume(data_dir: Path, tmp_path: Path):
+    out = tmp_path / "run"
+    train(data_dir, out)
+    weights = (out / "pretrained" / "model.safetensors").read_bytes()
+
+    again = train(data_dir, out, "--resume")
+
+    assert "pretrain step" not in again.stderr and "train step" in again.stderr
+    assert (out / "pretrained" / "model.safetensors").read_bytes() == weights
+
+
+def test_masking_picks_only_real_tokens_and_corrupts_as_bert_does():
+    torch.manual_seed(0)
+    settings = TrainSettings(mask_prob=0.15)
+    first_word, vocab = len(SPECIAL_TOKENS), 1000
+    ids = torch.randint(first_word, vocab, (400, 50))
+    ids[:, 0], ids[:, -1] = SPECIAL_TOKENS.index("[CLS]"), SPECIAL_TOKENS.index("[SEP]")
+    attention = torch.ones_like(ids)
+    attention[:, 40:] = 0  # padding
+
+    corrupted, targets = mask_tokens(ids, attention, settings, vocab)
+
+    chosen = targets != -100
+    assert not chosen[:, 0].any() and not chosen[:, -1].any() and not chosen[:, 40:].any()
+    assert torch.equal(targets[chosen], ids[chosen])
+    assert torch.equal(corrupted[~chosen], ids[~chosen])
+    mask_id = SPECIAL_TOKENS.index("[MASK]")
+    share = chosen[:, 1:40].float().mean().item()
+    assert 0.13 < share < 0.17
+    masked = (corrupted[chosen] == mask_id).float().mean().item()
+    kept = (corrupted[chosen] == ids[chosen]).float().mean().item()
+    assert 0.77 < masked < 0.83 and 0.07 < kept < 0.14
+    assert ((corrupted[chosen] >= first_word) | (corrupted[chosen] == mask_id)).all()
