@@ -36,6 +36,7 @@ def create_app(app_settings: Settings = settings) -> FastAPI:
             app.state.model_service.classify,
             max_texts=app_settings.scoring_max_texts_per_call,
             max_in_flight=app_settings.scoring_max_calls_in_flight,
+            timeout_s=app_settings.scoring_timeout_s,
         )
         app.state.scorer = ReviewScorer(
             app.state.session_factory,

@@ -36,22 +36,34 @@ class _Caller:
 class ClassifyBatcher:
     """`classify(texts)` with the model client's contract, shared by concurrent callers."""
 
-    def __init__(self, classify: Classify, *, max_texts: int, max_in_flight: int) -> None:
+    def __init__(
+        self, classify: Classify, *, max_texts: int, max_in_flight: int, timeout_s: float
+    ) -> None:
         self._classify = classify
         self._max_texts = max_texts
         self._max_in_flight = max_in_flight
+        self._timeout_s = timeout_s
         self._waiting: deque[_Caller] = deque()
         self._in_flight = 0
         self._calls: set[asyncio.Task[None]] = set()  # strong references while they run
 
     async def classify(self, texts: Sequence[str]) -> list[Prediction]:
-        """One prediction per text, in input order; errors are the model client's."""
+        """One prediction per text, in input order; errors are the model client's.
+
+        Waiting for a free call counts against `timeout_s` too: past it, the caller gets a
+        ModelServiceError (its texts are dropped from the queue, or their answer ignored).
+        """
         if not texts:
             return []
         caller = _Caller(list(texts))
         self._waiting.append(caller)
         self._send_what_waits()
-        return await caller.answer
+        try:
+            return await asyncio.wait_for(caller.answer, self._timeout_s)
+        except TimeoutError:
+            raise ModelServiceError(
+                f"no answer from the model service within {self._timeout_s:g} s"
+            ) from None
 
     def _send_what_waits(self) -> None:
         while self._in_flight < self._max_in_flight:

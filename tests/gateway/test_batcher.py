@@ -46,7 +46,7 @@ def answers(results: list) -> list:
 def test_callers_who_arrive_while_a_call_is_out_share_the_next_call():
     async def scenario():
         service = StandInModelService()
-        batcher = ClassifyBatcher(service.classify, max_texts=64, max_in_flight=1)
+        batcher = ClassifyBatcher(service.classify, max_texts=64, max_in_flight=1, timeout_s=5)
         first = asyncio.create_task(batcher.classify(["a"]))
         await settle()
         later = [asyncio.create_task(batcher.classify([text])) for text in ("b", "c", "d")]
@@ -63,7 +63,7 @@ def test_callers_who_arrive_while_a_call_is_out_share_the_next_call():
 def test_a_call_carries_at_most_max_texts_and_callers_keep_their_order():
     async def scenario():
         service = StandInModelService()
-        batcher = ClassifyBatcher(service.classify, max_texts=3, max_in_flight=1)
+        batcher = ClassifyBatcher(service.classify, max_texts=3, max_in_flight=1, timeout_s=5)
         callers = [["a"], ["b", "c"], ["d", "e"], ["f"], ["g", "h", "i", "j"]]
         tasks = [asyncio.create_task(batcher.classify(texts)) for texts in callers]
         await settle()
@@ -86,7 +86,7 @@ def test_a_call_carries_at_most_max_texts_and_callers_keep_their_order():
 def test_calls_in_flight_are_capped():
     async def scenario():
         service = StandInModelService()
-        batcher = ClassifyBatcher(service.classify, max_texts=64, max_in_flight=2)
+        batcher = ClassifyBatcher(service.classify, max_texts=64, max_in_flight=2, timeout_s=5)
         tasks = [asyncio.create_task(batcher.classify([text])) for text in "abcde"]
         await settle()
         out_before_release = len(service.calls)
@@ -103,7 +103,7 @@ def test_calls_in_flight_are_capped():
 def test_a_refused_text_fails_only_the_caller_who_sent_it():
     async def scenario():
         service = StandInModelService()
-        batcher = ClassifyBatcher(service.classify, max_texts=64, max_in_flight=1)
+        batcher = ClassifyBatcher(service.classify, max_texts=64, max_in_flight=1, timeout_s=5)
         first = asyncio.create_task(batcher.classify(["a"]))
         await settle()
         texts = (["b"], ["refused"], ["c", "d"])
@@ -129,7 +129,7 @@ def test_a_refused_text_fails_only_the_caller_who_sent_it():
 def test_an_unavailable_service_fails_every_caller_of_the_call():
     async def scenario():
         service = StandInModelService(down=True)
-        batcher = ClassifyBatcher(service.classify, max_texts=64, max_in_flight=1)
+        batcher = ClassifyBatcher(service.classify, max_texts=64, max_in_flight=1, timeout_s=5)
         tasks = [asyncio.create_task(batcher.classify([text])) for text in "abc"]
         await settle()
         service.release.set()
@@ -144,7 +144,7 @@ def test_an_unavailable_service_fails_every_caller_of_the_call():
 def test_a_caller_who_gives_up_is_skipped_and_the_others_are_answered():
     async def scenario():
         service = StandInModelService()
-        batcher = ClassifyBatcher(service.classify, max_texts=64, max_in_flight=1)
+        batcher = ClassifyBatcher(service.classify, max_texts=64, max_in_flight=1, timeout_s=5)
         first = asyncio.create_task(batcher.classify(["a"]))
         await settle()
         leaving = asyncio.create_task(batcher.classify(["b"]))
@@ -166,7 +166,26 @@ def test_a_caller_who_gives_up_is_skipped_and_the_others_are_answered():
 def test_no_texts_make_no_call():
     async def scenario():
         service = StandInModelService()
-        batcher = ClassifyBatcher(service.classify, max_texts=64, max_in_flight=1)
+        batcher = ClassifyBatcher(service.classify, max_texts=64, max_in_flight=1, timeout_s=5)
         return service.calls, await batcher.classify([])
 
     assert asyncio.run(scenario()) == ([], [])
+
+
+def test_a_caller_waits_at_most_the_timeout_queue_included():
+    async def scenario():
+        service = StandInModelService()  # never released: the first call hangs
+        batcher = ClassifyBatcher(service.classify, max_texts=64, max_in_flight=1, timeout_s=0.05)
+        hanging = asyncio.create_task(batcher.classify(["a"]))
+        await settle()
+        queued = asyncio.create_task(batcher.classify(["b"]))
+        results = await asyncio.gather(hanging, queued, return_exceptions=True)
+        service.release.set()
+        await settle()
+        return service.calls, results
+
+    calls, results = asyncio.run(scenario())
+
+    assert answers(results) == ["ModelServiceError", "ModelServiceError"]
+    assert "within 0.05 s" in str(results[1])
+    assert calls == [["a"]]  # the queued caller's text was never sent
