@@ -104,7 +104,8 @@ class ClassifyBatcher:
             if error.input_refused and len(callers) > 1:
                 # The service refused some caller's text: ask again per caller, so that only
                 # the caller who sent it hears of it.
-                await asyncio.gather(*(self._answer([caller]) for caller in callers))
+                waiting = [caller for caller in callers if not caller.answer.done()]
+                await asyncio.gather(*(self._answer([caller]) for caller in waiting))
                 return
             for caller in callers:
                 caller.fail(error)
