@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-from tokenizers.processors import TemplateProcessing
 from torch import nn
 from torch.nn import functional
 from tqdm import tqdm
@@ -35,11 +34,11 @@ from transformers import (
 )
 
 from scripts.reviews_data import DEFAULT_DATA_DIR, label_of, read_reviews
+from scripts.wordpiece import SPECIAL_TOKENS, as_bert_tokenizer
 
 log = logging.getLogger("train_baseline")
 
 LABELS = ("negative", "neutral", "positive")
-SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 # Characters people repeat for emphasis (ㅋㅋㅋㅋ, ㅠㅠㅠ, !!!!): runs of three or more fold to two,
 # so the vocabulary is not spent on run lengths and the signal survives.
 REPEATED_CHARS = "ㅋㅎㅠㅜㅡㄷㄱㅇㅉㅗ.!?~^;,-=*♥♡★☆♪"
@@ -95,21 +94,7 @@ def train_tokenizer(
         show_progress=True,
     )
     tokenizer.train_from_iterator(texts, trainer=trainer, length=len(texts))
-    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
-    tokenizer.post_processor = TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B [SEP]",
-        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
-    )
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-        model_max_length=max_tokens,
-    )
+    fast = as_bert_tokenizer(tokenizer, max_tokens, second_segment_type=0)
     fast.save_pretrained(out_dir)
     return fast
 
