@@ -615,18 +615,32 @@ def pretrain(
     config: BertConfig,
     deadline: float,
 ) -> dict | None:
-    """Phase 1, or its record when an earlier run finished it; None when the time ran out."""
+    """Phase 1, or its record when an earlier run finished it; None when the time ran out.
+
+    Resuming with more --pretrain-epochs than the record's goes on from the saved state (the
+    learning rate follows the longer schedule from there: a warm restart).
+    """
     record = args.out / "pretrained" / "pretraining.json"
     if args.resume and record.exists():
-        return json.loads(record.read_text())
+        done = json.loads(record.read_text())
+        if done.get("epochs", s.pretrain_epochs) >= s.pretrain_epochs:
+            return done
+        log.info("pre-training goes on from %s to %s epochs", done["epochs"], s.pretrain_epochs)
     pretrainer = Pretrainer(s, args.out, train, dev, config)
     if args.resume and pretrainer.state_path.exists():
         pretrainer.load_state()
+    # A fine-tuning state belongs to the encoder it started from, which is about to change.
+    (args.out / f"{Trainer.name}.pt").unlink(missing_ok=True)
     reason = pretrainer.run(deadline)
     if reason == "time limit":
         return None
     log.info("pre-training stopped: %s after %d steps", reason, pretrainer.step)
-    report = {"stopped": reason, "steps": pretrainer.step, "history": pretrainer.history}
+    report = {
+        "stopped": reason,
+        "epochs": s.pretrain_epochs,
+        "steps": pretrainer.step,
+        "history": pretrainer.history,
+    }
     record.write_text(json.dumps(report, indent=2))
     return report
 

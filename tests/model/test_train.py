@@ -71,6 +71,25 @@ def test_a_finished_pre_training_is_not_run_again_on_resume(data_dir: Path, tmp_
     assert (out / "pretrained" / "model.safetensors").read_bytes() == weights
 
 
+def test_more_pre_training_epochs_on_resume_go_on_and_restart_fine_tuning(
+    data_dir: Path, tmp_path: Path
+):
+    out = tmp_path / "run"
+    train(data_dir, out)
+    first = json.loads((out / "pretrained" / "pretraining.json").read_text())
+
+    longer = train(data_dir, out, "--resume", "--pretrain-epochs", "4")
+
+    assert "pre-training goes on from 2.0 to 4.0 epochs" in longer.stderr
+    assert f"pretrain: resumed at step {first['steps']}" in longer.stderr
+    # The fine-tuning state of the shorter pre-training was dropped, not resumed.
+    assert "train_baseline train: resumed" not in longer.stderr
+    record = json.loads((out / "pretrained" / "pretraining.json").read_text())
+    assert record["epochs"] == 4.0 and record["steps"] == 2 * first["steps"]
+    report = json.loads((out / "checkpoint" / "training.json").read_text())
+    assert report["pretraining"] == record and report["stopped"] == "finished"
+
+
 def test_masking_picks_only_real_tokens_and_corrupts_as_bert_does():
     torch.manual_seed(0)
     settings = TrainSettings(mask_prob=0.15)
