@@ -56,12 +56,22 @@ def test_the_bundle_holds_an_int8_model_and_its_card(tiny_bundle):
     assert card["size_bytes"]["int8"] < card["size_bytes"]["fp32"]
     assert card["latency_ms"]["fp32_median_ms"] > 0 and card["latency_ms"]["int8_median_ms"] > 0
     graph = onnx.load(tiny_bundle / "model.onnx").graph
-    # Static INT8: the encoder's matrices run as QLinearMatMul with calibrated activation
-    # scales; nothing computes a scale per run (which would tie a text's result to its batch).
+    # Static INT8: every MatMul reads INT8 weights and an activation quantized with a calibrated
+    # scale; nothing computes a scale per run (which would tie a text's result to its batch).
     ops = {n.op_type for n in graph.node}
-    assert "QLinearMatMul" in ops
-    assert "DynamicQuantizeLinear" not in ops
+    assert "MultiHeadAttention" in ops and "DynamicQuantizeLinear" not in ops
+    producers = {out: node for node in graph.node for out in node.output}
+    constants = {t.name: t for t in graph.initializer}
+    matmuls = [n for n in graph.node if n.op_type == "MatMul"]
+    assert matmuls
+    for matmul in matmuls:
+        activation, weight = (producers[name] for name in matmul.input)
+        assert activation.op_type == weight.op_type == "DequantizeLinear"
+        assert constants[weight.input[0]].data_type == onnx.TensorProto.INT8
+        quantize = producers[activation.input[0]]
+        assert quantize.op_type == "QuantizeLinear" and quantize.input[1] in constants
     assert card["quantization"]["method"] == "static"
+    assert "MultiHeadAttention" in card["quantization"]["graph_fusion"]
     assert card["quantization"]["calibration"]["texts"] > 0
 
 
