@@ -340,7 +340,7 @@ def _int8_section(comparison: dict) -> list[str]:
         _row("---", "---", "---", "---"),
         _row(
             f"single-text latency, median ms ({latency['threads']} thread, "
-            f"{latency['texts']} texts)",
+            f"{latency['texts']} texts × {latency.get('rounds', 1)} rounds)",
             f"{latency['fp32_median_ms']:.2f}",
             f"{latency['int8_median_ms']:.2f}",
             f"{latency['fp32_median_ms'] / latency['int8_median_ms']:.2f}× faster",

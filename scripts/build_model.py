@@ -384,12 +384,15 @@ def _headline(metrics: dict) -> dict:
 
 
 def single_text_latency(
-    fp32_bundle: Path, int8_bundle: Path, texts: Sequence[str], threads: int
+    fp32_bundle: Path, int8_bundle: Path, texts: Sequence[str], threads: int, rounds: int = 3
 ) -> dict:
     """Median and p90 milliseconds per one-text predict, the two models interleaved in one run.
 
     One intra-op thread by default: a single short review does not gain from a thread pool, and
-    waking one would measure the pool rather than the INT8 kernels.
+    waking one would measure the pool rather than the INT8 kernels. Each text is timed in
+    `rounds` passes, the model that goes first alternating, so neither is always the one that
+    finds the caches holding the other's weights; on a shared 2-core machine one pass moved the
+    ratio by about ±5% between runs.
     """
     models = {
         key: SentimentModel.load(bundle, intra_op_threads=threads)
@@ -398,18 +401,21 @@ def single_text_latency(
     timings: dict[str, list[float]] = {key: [] for key in models}
     for model in models.values():
         model.warm_up()
-    for text in tqdm(texts, desc="latency", unit="text"):
-        for key, model in models.items():
-            started = time.perf_counter()
-            model.predict([text])
-            timings[key].append((time.perf_counter() - started) * 1000)
+    order = list(models.items())
+    for _ in tqdm(range(rounds), desc="latency", unit="round"):
+        for text in texts:
+            for key, model in order:
+                started = time.perf_counter()
+                model.predict([text])
+                timings[key].append((time.perf_counter() - started) * 1000)
+        order.reverse()
     result = {}
     for key, values in timings.items():
         values.sort()
         result[f"{key}_median_ms"] = round(statistics.median(values), 3)
         result[f"{key}_p90_ms"] = round(values[int(0.9 * (len(values) - 1))], 3)
     result["speedup"] = round(result["fp32_median_ms"] / result["int8_median_ms"], 2)
-    result |= {"texts": len(texts), "threads": threads}
+    result |= {"texts": len(texts), "rounds": rounds, "threads": threads}
     return result
 
 
