@@ -36,7 +36,13 @@ from model_service.inference import SentimentModel, available_cores, read_card
 from scripts.bench_baseline_app import BaselineServer
 from scripts.bench_load import run_wrk, write_bodies
 from scripts.bench_report import evaluate_targets, plot_charts, render_readme
-from scripts.build_model import cpu_flags, export_fp32, fuse_graph, single_text_latency
+from scripts.build_model import (
+    cpu_flags,
+    export_fp32,
+    fuse_graph,
+    repo_relative,
+    single_text_latency,
+)
 from scripts.evaluate import evaluate
 from scripts.reviews_data import DEFAULT_DATA_DIR, read_reviews
 from tests.support.gateway import GatewayProcess
@@ -351,7 +357,7 @@ def fp32_bundle(options: BenchOptions, work: Path) -> tuple[Path | None, str]:
     fp32_model, fusion = fuse_graph(export_fp32(str(source), work / "fp32-export"), work / "fused")
     shutil.copyfile(fp32_model, target / "model.onnx")
     fused = f", {fusion}" if fusion else ""
-    return target, f"Optimum ONNX export of the checkpoint {_display(source)}{fused}"
+    return target, f"Optimum ONNX export of the checkpoint {repo_relative(source)}{fused}"
 
 
 def _local_source(source: str | None) -> Path | None:
@@ -479,7 +485,7 @@ def run(options: BenchOptions, argv: Sequence[str]) -> dict:
         "machine": machine(),
         "versions": versions(),
         "bundle": {
-            "path": _display(options.bundle),
+            "path": repo_relative(options.bundle),
             "tag": f"{card['name']}:{card['version']}",
             "max_tokens": card["max_tokens"],
             "labels": card["labels"],
@@ -492,7 +498,7 @@ def run(options: BenchOptions, argv: Sequence[str]) -> dict:
             "load_generator": "wrk, 1 thread, closed loop, keep-alive connections",
         },
         "data": {
-            "path": _display(options.data),
+            "path": repo_relative(options.data),
             "texts": len(texts),
             "mean_chars": _mean_chars(texts),
             "seed": options.seed,
@@ -506,14 +512,6 @@ def run(options: BenchOptions, argv: Sequence[str]) -> dict:
     results["targets"] = evaluate_targets(results)
     results["seconds"] = round(time.perf_counter() - started, 1)
     return results
-
-
-def _display(path: Path) -> str:
-    """Paths in or beside the repository relative to it (as a fresh clone sees them)."""
-    resolved = path.resolve()
-    if resolved.is_relative_to(REPO_ROOT.parent):
-        return os.path.relpath(resolved, REPO_ROOT)
-    return str(path)
 
 
 def write_outputs(results: dict, out: Path) -> Iterator[Path]:

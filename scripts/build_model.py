@@ -13,6 +13,7 @@ import argparse
 import hashlib
 import json
 import logging
+import os
 import platform
 import random
 import shutil
@@ -422,6 +423,14 @@ def single_text_latency(
 # ---------------------------------------------------------------- the bundle
 
 
+def repo_relative(path: Path) -> str:
+    """Paths in or beside the repository relative to it (as a fresh clone sees them)."""
+    resolved = path.resolve()
+    if resolved.is_relative_to(REPO_ROOT.parent):
+        return os.path.relpath(resolved, REPO_ROOT)
+    return str(path)
+
+
 def default_max_tokens(tokenizer, config) -> int:
     """The tokenizer's own limit when it has a real one, never past the position embeddings."""
     positions = getattr(config, "max_position_embeddings", 512)
@@ -560,7 +569,7 @@ def build(options: BuildOptions) -> dict:
             "neutral_threshold": threshold,
             "neutral_threshold_from": _threshold_origin(labels, options.neutral_threshold),
             "parity": {k: v for k, v in parity.items() if k != "metrics"}
-            | {"dev": str(options.dev)},
+            | {"dev": repo_relative(options.dev)},
             "metrics": {"dev_sample": parity["metrics"]},
             "size_bytes": sizes | {"ratio": round(sizes["int8"] / sizes["fp32"], 3)},
             "latency_ms": latency,
