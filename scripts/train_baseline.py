@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import random
+import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -63,6 +64,7 @@ class TrainSettings:
     weight_decay: float = 0.01
     epochs: float = 2.0
     rating_loss_weight: float = 0.5
+    average_last: int = 3  # the final model may be the mean of the last evaluations' weights
     eval_every: int = 1500
     patience: int = 3
     seed: int = 42
@@ -359,6 +361,9 @@ class TrainingLoop:
     def keep_best(self) -> None:
         raise NotImplementedError
 
+    def keep_snapshot(self) -> None:
+        """Called at every evaluation (phase 2 keeps the last few for weight averaging)."""
+
     def evaluate(self) -> bool:
         """Dev figures; keeps the model when it improved. False when patience ran out."""
         metrics = {**self.dev_metrics(), "step": self.step}
@@ -371,6 +376,7 @@ class TrainingLoop:
             self.keep_best()
         else:
             self.bad_evals += 1
+        self.keep_snapshot()
         self.save_state()
         return self.bad_evals < self.s.patience
 
@@ -393,7 +399,8 @@ class TrainingLoop:
             bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
             if self.step % self.s.eval_every == 0 and not self.evaluate():
                 return "early stop"
-        self.evaluate()
+        if not self.history or self.history[-1]["step"] != self.step:
+            self.evaluate()
         return "finished"
 
 
@@ -503,6 +510,53 @@ class Trainer(TrainingLoop):
     def keep_best(self) -> None:
         self.model.classifier.save_pretrained(self.out_dir / "best")
 
+    def keep_snapshot(self) -> None:
+        """The classifier's weights at this evaluation; only the last `average_last` stay."""
+        if self.s.average_last < 2:
+            return
+        snapshots = self.out_dir / "snapshots"
+        snapshots.mkdir(exist_ok=True)
+        torch.save(self.model.classifier.state_dict(), snapshots / f"step-{self.step:07d}.pt")
+        for old in sorted(snapshots.glob("step-*.pt"))[: -self.s.average_last]:
+            old.unlink()
+
+
+def averaged_classifier(out_dir: Path, config: BertConfig) -> tuple[nn.Module, list[int]] | None:
+    """The mean of the kept snapshots' weights (late points of one cosine-decayed run lie in one
+    basin, where their average tends to generalise better than any of them); None if under two."""
+    paths = sorted((out_dir / "snapshots").glob("step-*.pt"))
+    if len(paths) < 2:
+        return None
+    states = [torch.load(path, weights_only=True) for path in paths]
+    model = BertForSequenceClassification(config)
+    model.load_state_dict({key: sum(s[key] for s in states) / len(states) for key in states[0]})
+    return model, [int(path.stem.removeprefix("step-")) for path in paths]
+
+
+def choose_final(out_dir: Path, dev: EncodedSplit):
+    """The best evaluated checkpoint or the average of the last ones, whichever scores higher on
+    dev; returns it, its dev log-probabilities and the comparison for the training report."""
+    best = BertForSequenceClassification.from_pretrained(out_dir / "best")
+    best_log_probs = predict_log_probs(_wrap(best), dev)
+    best_metrics = sentiment_metrics(best_log_probs, dev.labels)
+    report = {"best": best_metrics}
+    averaged = averaged_classifier(out_dir, best.config)
+    if averaged is None:
+        return best, best_log_probs, report | {"chosen": "best"}
+    model, steps = averaged
+    log_probs = predict_log_probs(_wrap(model), dev)
+    metrics = sentiment_metrics(log_probs, dev.labels)
+    report |= {"averaged": metrics | {"steps": steps}}
+    if score(metrics) > score(best_metrics):
+        return model, log_probs, report | {"chosen": "averaged"}
+    return best, best_log_probs, report | {"chosen": "best"}
+
+
+def _wrap(classifier: BertForSequenceClassification) -> ReviewClassifier:
+    wrapper = ReviewClassifier(classifier.config)
+    wrapper.classifier = classifier
+    return wrapper
+
 
 def finalize(
     out_dir: Path,
@@ -513,11 +567,9 @@ def finalize(
     trainer: Trainer,
     pretraining: dict | None,
 ) -> dict:
-    """The best checkpoint with dev-tuned logit offsets folded into its classifier bias."""
-    best = BertForSequenceClassification.from_pretrained(out_dir / "best")
-    wrapper = ReviewClassifier(best.config)
-    wrapper.classifier = best
-    log_probs = predict_log_probs(wrapper, dev)
+    """The final model with dev-tuned logit offsets folded into its classifier bias."""
+    best, log_probs, selection = choose_final(out_dir, dev)
+    log.info("final model: %s", json.dumps(selection))
     raw = sentiment_metrics(log_probs, dev.labels)
     offsets, tuned = tune_logit_offsets(log_probs, dev.labels)
     with torch.no_grad():
@@ -530,6 +582,7 @@ def finalize(
         "pretraining": pretraining,
         "stopped": reason,
         "steps": trainer.step,
+        "selection": selection,
         "dev_raw": raw,
         "dev_tuned": tuned,
         "logit_offsets": offsets.tolist(),
@@ -601,6 +654,8 @@ def main() -> None:
     trainer = Trainer(s, args.out, train, dev, config, encoder)
     if args.resume and trainer.state_path.exists():
         trainer.load_state()
+    else:  # the weights averaged at the end are this run's own
+        shutil.rmtree(args.out / "snapshots", ignore_errors=True)
     reason = trainer.run(deadline)
     log.info("training stopped: %s after %d steps", reason, trainer.step)
     report = finalize(args.out, dev, tokenizer, s, reason, trainer, pretraining)

@@ -9,7 +9,12 @@ import pytest
 import torch
 
 from scripts.tiny_model import write_sample_reviews
-from scripts.train_baseline import SPECIAL_TOKENS, TrainSettings, mask_tokens
+from scripts.train_baseline import (
+    SPECIAL_TOKENS,
+    TrainSettings,
+    averaged_classifier,
+    mask_tokens,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--vocab-size", "300", "--hidden", "16", "--layers", "1", "--heads", "2",
@@ -53,6 +58,11 @@ def test_a_run_stopped_in_pre_training_resumes_and_ends_with_a_loadable_checkpoi
     assert report["pretraining"] == pretraining
     assert report["stopped"] == "finished"
     assert set(report["dev_tuned"]) == {"macro_f1", "binary_accuracy"}
+    # The last three evaluations' weights were averaged and compared with the best one.
+    evaluated = [h["step"] for h in report["history"]]
+    assert report["selection"]["averaged"]["steps"] == evaluated[-3:]
+    assert report["selection"]["chosen"] in ("best", "averaged")
+    assert len(list((out / "snapshots").glob("step-*.pt"))) == 3
     model = AutoModelForSequenceClassification.from_pretrained(out / "checkpoint")
     tokenizer = AutoTokenizer.from_pretrained(out / "checkpoint")
     assert model.config.id2label == {0: "negative", 1: "neutral", 2: "positive"}
@@ -67,7 +77,8 @@ def test_a_finished_pre_training_is_not_run_again_on_resume(data_dir: Path, tmp_
 
     again = train(data_dir, out, "--resume")
 
-    assert "pretrain step" not in again.stderr and "train step" in again.stderr
+    assert "pretrain step" not in again.stderr
+    assert "training stopped: finished" in again.stderr  # fine-tuning resumed, already done
     assert (out / "pretrained" / "model.safetensors").read_bytes() == weights
 
 
@@ -88,6 +99,26 @@ def test_more_pre_training_epochs_on_resume_go_on_and_restart_fine_tuning(
     assert record["epochs"] == 4.0 and record["steps"] == 2 * first["steps"]
     report = json.loads((out / "checkpoint" / "training.json").read_text())
     assert report["pretraining"] == record and report["stopped"] == "finished"
+
+
+def test_the_averaged_classifier_is_the_mean_of_the_kept_snapshots(tmp_path: Path):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    config = BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=16, num_labels=3)  # fmt: skip
+    (tmp_path / "snapshots").mkdir()
+    states = []
+    for step in (10, 20):
+        torch.manual_seed(step)
+        state = BertForSequenceClassification(config).state_dict()
+        torch.save(state, tmp_path / "snapshots" / f"step-{step:07d}.pt")
+        states.append(state)
+
+    model, steps = averaged_classifier(tmp_path, config)
+
+    assert steps == [10, 20]
+    for key, value in model.state_dict().items():
+        assert torch.allclose(value, (states[0][key] + states[1][key]) / 2), key
 
 
 def test_masking_picks_only_real_tokens_and_corrupts_as_bert_does():
