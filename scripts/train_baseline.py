@@ -56,7 +56,7 @@ class TrainSettings:
     intermediate: int = 1024
     max_tokens: int = 64
     batch_size: int = 128
-    pretrain_epochs: float = 1.0  # 0 skips masked-LM pre-training
+    pretrain_epochs: float = 3.0  # 0 skips masked-LM pre-training
     pretrain_lr: float = 5e-4
     mask_prob: float = 0.15
     lr: float = 3e-4
