@@ -178,9 +178,12 @@ class _ExpectedErrorsFilter(logging.Filter):
 
 logging.getLogger("bentoml._internal.server.http_app").addFilter(_ExpectedErrorsFilter())
 
+# Counted once: the cgroup quota does not change under a running service.
+WORKERS = settings.worker_count(available_cores())
+
 
 @bentoml.service(
-    workers=settings.worker_count(available_cores()),
+    workers=WORKERS,
     traffic={"timeout": settings.timeout_s, "max_concurrency": settings.max_concurrency},
     logging={"access": {"enabled": settings.access_log}},
 )
@@ -231,7 +234,7 @@ class SentimentService:
             "max_text_chars": settings.max_text_chars,
             "max_batch_size": settings.max_batch_size,
             "max_latency_ms": settings.max_latency_ms,
-            "workers": settings.worker_count(available_cores()),
+            "workers": WORKERS,
             "intra_op_threads": self.intra_op_threads,
             "card": self.model.card,
         }

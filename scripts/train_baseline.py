@@ -289,11 +289,13 @@ class TrainingLoop:
         s: TrainSettings,
         out_dir: Path,
         train: EncodedSplit,
+        dev: EncodedSplit,
         model: nn.Module,
         lr: float,
         epochs: float,
     ) -> None:
-        self.s, self.out_dir, self.train_split, self.model = s, out_dir, train, model
+        self.s, self.out_dir, self.train_split, self.dev = s, out_dir, train, dev
+        self.model = model
         decay = [p for p in model.parameters() if p.ndim > 1]
         no_decay = [p for p in model.parameters() if p.ndim <= 1]
         self.optimizer = torch.optim.AdamW(
@@ -438,9 +440,8 @@ class Pretrainer(TrainingLoop):
         config: BertConfig,
     ) -> None:
         super().__init__(
-            s, out_dir, train, BertForMaskedLM(config), s.pretrain_lr, s.pretrain_epochs
+            s, out_dir, train, dev, BertForMaskedLM(config), s.pretrain_lr, s.pretrain_epochs
         )
-        self.dev = dev
         # The same masked dev positions at every evaluation, so the losses compare.
         self.dev_batches = [collate(dev, index) for index in dev_batches(dev, 512)]
         generator = torch.get_rng_state()
@@ -492,8 +493,7 @@ class Trainer(TrainingLoop):
         model = ReviewClassifier(config)
         if encoder is not None:  # the pre-trained encoder; pooler and heads start fresh
             model.classifier = BertForSequenceClassification.from_pretrained(encoder, config=config)
-        super().__init__(s, out_dir, train, model, s.lr, s.epochs)
-        self.dev = dev
+        super().__init__(s, out_dir, train, dev, model, s.lr, s.epochs)
         self.label_loss = nn.CrossEntropyLoss(weight=class_weights(train.labels))
         self.rating_loss = nn.CrossEntropyLoss()
 
