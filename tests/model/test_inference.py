@@ -86,6 +86,7 @@ def test_long_text_is_truncated_and_flagged(model):
     assert not short.truncated
     assert long.truncated
     assert long.label in LABELS
+    assert model.predict(["정말 재밌는 영화였어요 " * 50]) == [long]  # the one-text path
 
 
 def test_probabilities_sum_to_one_and_positivity_follows_them(model):
