@@ -268,8 +268,7 @@ class SentimentModel:
         feed = {
             name: tensors[name].astype(dtype, copy=False) for name, dtype in self._inputs.items()
         }
-        logits = self._session.run([self._output], feed)[0]
-        return label_probabilities(logits, self.labels), [_was_cut(encoding)]
+        return label_probabilities(self.run(feed), self.labels), [_was_cut(encoding)]
 
     def encode(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """The ONNX feed for texts run together, padded to the longest (calibration, tools)."""
@@ -277,9 +276,13 @@ class SentimentModel:
         lengths = np.fromiter(map(len, token_ids), dtype=np.int64, count=len(token_ids))
         return self._feed(token_ids, lengths)
 
+    def run(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        """Logits for a feed from `encode`: the ONNX model alone, for tools that time it."""
+        return self._session.run([self._output], feed)[0]
+
     def _run(self, token_ids: list[list[int]], lengths: np.ndarray) -> np.ndarray:
         """Logits for one sub-batch, padded to its own longest text."""
-        return self._session.run([self._output], self._feed(token_ids, lengths))[0]
+        return self.run(self._feed(token_ids, lengths))
 
     def _feed(self, token_ids: list[list[int]], lengths: np.ndarray) -> dict[str, np.ndarray]:
         mask = np.arange(lengths.max()) < lengths[:, None]

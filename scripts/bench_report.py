@@ -105,6 +105,21 @@ def _ratio_target(
     return _target(key, text, value, needed, value >= needed, detail)
 
 
+def _model_only_row(latency: dict) -> list[str]:
+    """The ONNX run alone on the same token ids, when the run measured it."""
+    if "int8_model_median_ms" not in latency:
+        return []
+    fp32, int8 = latency["fp32_model_median_ms"], latency["int8_model_median_ms"]
+    return [
+        _row(
+            "of which the ONNX model alone (same token ids), median ms",
+            f"{fp32:.2f}",
+            f"{int8:.2f}",
+            f"{fp32 / int8:.2f}× faster",
+        )
+    ]
+
+
 def int8_figures(comparison: dict) -> dict:
     """Speed-up and accuracy drop (points) from this run, or from the card when FP32 was absent."""
     if "single_text_latency" in comparison:
@@ -351,6 +366,7 @@ def _int8_section(comparison: dict) -> list[str]:
             f"{latency['int8_p90_ms']:.2f}",
             "",
         ),
+        *_model_only_row(latency),
         _row(
             "batch-64 throughput, texts/s",
             f"{throughput['fp32']['texts_per_s']:.0f}",
