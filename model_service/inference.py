@@ -265,10 +265,8 @@ class SentimentModel:
             "attention_mask": np.ones_like(ids),
             "token_type_ids": np.zeros_like(ids),
         }
-        feed = {
-            name: tensors[name].astype(dtype, copy=False) for name, dtype in self._inputs.items()
-        }
-        return label_probabilities(self.run(feed), self.labels), [_was_cut(encoding)]
+        logits = self.run(self._typed(tensors))
+        return label_probabilities(logits, self.labels), [_was_cut(encoding)]
 
     def encode(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """The ONNX feed for texts run together, padded to the longest (calibration, tools)."""
@@ -291,6 +289,10 @@ class SentimentModel:
             itertools.chain.from_iterable(token_ids), dtype=np.int64, count=int(lengths.sum())
         )
         tensors = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        return self._typed(tensors)
+
+    def _typed(self, tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The tensors the ONNX model takes, in the integer types it declares."""
         return {
             name: tensors[name].astype(dtype, copy=False) for name, dtype in self._inputs.items()
         }

@@ -462,6 +462,9 @@ def _milliseconds(call, argument) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+# ---------------------------------------------------------------- the bundle
+
+
 def repo_relative(path: Path) -> str:
     """Paths in or beside the repository relative to it (as a fresh clone sees them)."""
     resolved = path.resolve()
