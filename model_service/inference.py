@@ -29,6 +29,11 @@ POSITIVE = LABELS.index("positive")
 MAX_SUB_BATCH = 64
 MAX_SUB_BATCH_TOKENS = 256
 
+# onnxruntime's CPU SkipLayerNormalization kernel takes 2.5-4x as long as the two Adds and the
+# LayerNormalization it replaces (docs/benchmarks/FINDINGS.md §5): bundles are built without it,
+# and sessions must not fuse it back in at load.
+UNFUSED_OPTIMIZERS = "SkipLayerNormFusion"
+
 _NUMPY_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
 
 
@@ -109,6 +114,7 @@ def session_options(
 
     Spinning is off by default: on a few shared cores, intra-op threads that spin between batches
     take CPU from the HTTP workers and the other services; the cost is a little wake-up latency.
+    Every session over a bundle takes these options, so tools measure what the service runs.
     """
     options = ort.SessionOptions()
     options.intra_op_num_threads = intra_op_threads or available_cores()
@@ -116,14 +122,20 @@ def session_options(
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    options.add_session_config_entry(
+        "optimization.disable_specified_optimizers", UNFUSED_OPTIMIZERS
+    )
     return options
 
 
 def label_probabilities(logits: np.ndarray, labels: Sequence[str]) -> np.ndarray:
     """Softmax over the logits, as columns in LABELS order (classes the model lacks are 0)."""
-    shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    probs = exp / exp.sum(axis=1, keepdims=True)
+    probs = logits.astype(np.float64)
+    probs -= probs.max(axis=1, keepdims=True)
+    np.exp(probs, out=probs)
+    probs /= probs.sum(axis=1, keepdims=True)
+    if tuple(labels) == LABELS:
+        return probs
     columns = np.zeros((len(probs), len(LABELS)))
     columns[:, [LABELS.index(label) for label in labels]] = probs
     return columns

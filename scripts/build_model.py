@@ -187,13 +187,15 @@ def _export_without_token_types(source: str, config, out_dir: Path) -> Path:
 def fuse_graph(
     fp32_model: Path, out_dir: Path, *, multi_head_attention: bool = False
 ) -> tuple[Path, str | None]:
-    """Transformer fusions (attention, skip-layer-norm, bias-GELU) on the FP32 graph.
+    """Transformer fusions (attention, bias-GELU) on the FP32 graph.
 
     The FP32 twin takes onnxruntime's Attention kernel, which owns its Q/K/V projections: the
     fastest FP32 graph. The graph quantized statically takes MultiHeadAttention instead, which
     leaves those projections as MatMuls the quantizer can make INT8 and keeps reshapes, transposes,
     the two score products and the softmax in one kernel (quantized before fusion, attention stays
     some thirty separate nodes a layer, and a short review's time goes to calling them).
+    Residual connections stay Add + LayerNormalization: onnxruntime's SkipLayerNormalization
+    kernel is the slower of the two (model_service.inference.UNFUSED_OPTIMIZERS).
     Returns the model and what was done (None: the architecture has no fusions).
     """
     import onnx
@@ -201,7 +203,12 @@ def fuse_graph(
     from optimum.onnxruntime import ORTOptimizer
     from optimum.onnxruntime.configuration import OptimizationConfig
 
-    config = OptimizationConfig(optimization_level=2, use_multi_head_attention=multi_head_attention)
+    config = OptimizationConfig(
+        optimization_level=2,
+        use_multi_head_attention=multi_head_attention,
+        disable_skip_layer_norm_fusion=True,
+        disable_bias_skip_layer_norm_fusion=True,
+    )
     optimizer = ORTOptimizer.from_pretrained(fp32_model.parent, file_names=[fp32_model.name])
     try:
         optimizer.optimize(config, out_dir, file_suffix="fused")
@@ -213,7 +220,10 @@ def fuse_graph(
     # the quantizer needs every tensor's type: ORT's symbolic inference knows them.
     onnx.save(SymbolicShapeInference.infer_shapes(onnx.load(fused), auto_merge=True), fused)
     kernel = "MultiHeadAttention" if multi_head_attention else "Attention"
-    return fused, f"ORTOptimizer level 2 (transformer fusions, {kernel}), before quantization"
+    return fused, (
+        f"ORTOptimizer level 2 (transformer fusions, {kernel}; residuals as Add + "
+        "LayerNormalization), before quantization"
+    )
 
 
 def quantize_static(
@@ -278,24 +288,28 @@ def quantize_static(
 
 
 def float_residuals(model_path: Path) -> int:
-    """Let each residual connection read the float tensor its quantized copy was made from.
+    """Let the residual connections read the float tensors the MatMuls' 8-bit copies come from.
 
-    The quantizer replaces a layer-norm output by its QuantizeLinear → DequantizeLinear copy for
-    every consumer, so the next layer's skip connection added the 8-bit approximation and paid a
-    DequantizeLinear per layer for it. Only the MatMuls need the 8-bit input. Returns how many
-    SkipLayerNormalization inputs were rewired.
+    The quantizer replaces a MatMul's input (a layer-norm output) by its QuantizeLinear →
+    DequantizeLinear copy for every consumer, so the next layer's residual connection added the
+    8-bit approximation and paid a DequantizeLinear per layer for it. Only the MatMuls need the
+    8-bit input. (The embedding Gathers' own copies stay: onnxruntime fuses those into 8-bit
+    lookups.) Returns how many inputs were rewired.
     """
     import onnx
 
     model = onnx.load(model_path)
     producers = {out: node for node in model.graph.node for out in node.output}
+    read_by_matmul = {
+        name for node in model.graph.node if node.op_type == "MatMul" for name in node.input
+    }
     rewired = 0
     for node in model.graph.node:
-        if node.op_type != "SkipLayerNormalization":
+        if node.op_type == "MatMul":
             continue
         for position, name in enumerate(node.input):
             dequantize = producers.get(name)
-            if dequantize is None or dequantize.op_type != "DequantizeLinear":
+            if name not in read_by_matmul or dequantize.op_type != "DequantizeLinear":
                 continue
             quantize = producers.get(dequantize.input[0])
             if quantize is not None and quantize.op_type == "QuantizeLinear":

@@ -3,6 +3,8 @@
 import shutil
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
 
 from model_service.inference import (
@@ -14,6 +16,7 @@ from model_service.inference import (
     decide,
     label_probabilities,
     positivity,
+    session_options,
     sub_batches,
 )
 from scripts.tiny_model import SAMPLE_REVIEWS
@@ -123,6 +126,18 @@ def test_threads_default_to_the_cores_this_process_has(tiny_bundle):
     assert default._session.get_session_options().intra_op_num_threads == available_cores()
     assert pinned._session.get_session_options().intra_op_num_threads == 1
     assert pinned.predict(["좋다"])[0].model == "korean-sentiment:x"
+
+
+def test_sessions_do_not_fuse_residuals_into_the_slow_skip_layer_norm(tiny_bundle, tmp_path):
+    # onnxruntime would fuse each residual Add + LayerNormalization back into its slower
+    # SkipLayerNormalization kernel at load; the options every session takes forbid that.
+    options = session_options(1)
+    options.optimized_model_filepath = str(tmp_path / "as-loaded.onnx")
+    ort.InferenceSession(
+        str(tiny_bundle / "model.onnx"), options, providers=["CPUExecutionProvider"]
+    )
+    ops = {node.op_type for node in onnx.load(tmp_path / "as-loaded.onnx").graph.node}
+    assert "LayerNormalization" in ops and "SkipLayerNormalization" not in ops
 
 
 def test_two_class_probabilities_put_neutral_at_zero():
