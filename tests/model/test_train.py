@@ -5,10 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import torch
 
-from scripts.tiny_model import write_sample_reviews
 from scripts.train_baseline import (
     SPECIAL_TOKENS,
     TrainSettings,
@@ -28,14 +26,6 @@ def train(data_dir: Path, out: Path, *extra: str) -> subprocess.CompletedProcess
     done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("reviews")
-    write_sample_reviews(directory / "train.tsv.gz", copies=6)
-    write_sample_reviews(directory / "dev.tsv.gz", copies=1)
-    return directory
 
 
 def test_a_run_stopped_in_pre_training_resumes_and_ends_with_a_loadable_checkpoint(

@@ -1,0 +1,117 @@
+"""Average fine-tuned checkpoints that share one pre-trained encoder into one model (a model soup).
+
+Runs fine-tuned from the same encoder with different schedules end in one basin of the loss, where
+the mean of their weights tends to score higher than each of them, at the cost of one model: the
+served graph, its size and its latency do not change. The soup is kept only if it beats every
+ingredient on dev; its logit offsets are re-tuned on dev and folded into the classifier bias, as
+`scripts/train_baseline.py` does for a single run. The result is a checkpoint directory that
+`scripts/build_model.py` exports.
+
+    python -m scripts.soup_models --checkpoint checkpoints/a/checkpoint \\
+        --checkpoint checkpoints/b/checkpoint --out checkpoints/soup
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import torch
+from transformers import BertForSequenceClassification, PreTrainedTokenizerFast
+
+from scripts.reviews_data import DEFAULT_DATA_DIR
+from scripts.train_baseline import (
+    EncodedSplit,
+    _wrap,
+    encode_split,
+    predict_log_probs,
+    score,
+    sentiment_metrics,
+    tune_logit_offsets,
+)
+
+log = logging.getLogger("soup_models")
+
+
+class SoupRefused(RuntimeError):
+    """The checkpoints cannot be averaged, or their average is not better."""
+
+
+def load_ingredients(paths: list[Path]) -> list[BertForSequenceClassification]:
+    """The checkpoints, refused unless they are the same architecture over the same vocabulary."""
+    models = [BertForSequenceClassification.from_pretrained(path) for path in paths]
+    config, vocab = models[0].config.to_diff_dict(), _vocabulary(paths[0])
+    for path, model in zip(paths[1:], models[1:], strict=True):
+        if model.config.to_diff_dict() != config or _vocabulary(path) != vocab:
+            raise SoupRefused(f"{path} is not the same architecture and vocabulary as {paths[0]}")
+    return models
+
+
+def _vocabulary(path: Path) -> dict[str, int]:
+    return PreTrainedTokenizerFast.from_pretrained(path).get_vocab()
+
+
+def average(models: list[BertForSequenceClassification]) -> BertForSequenceClassification:
+    states = [model.state_dict() for model in models]
+    soup = BertForSequenceClassification(models[0].config)
+    soup.load_state_dict({key: sum(s[key] for s in states) / len(states) for key in states[0]})
+    return soup
+
+
+def dev_report(model: BertForSequenceClassification, dev: EncodedSplit) -> dict:
+    metrics = sentiment_metrics(predict_log_probs(_wrap(model), dev), dev.labels)
+    return metrics | {"score": score(metrics)}
+
+
+def make_soup(paths: list[Path], dev: EncodedSplit, out_dir: Path) -> dict:
+    """The averaged checkpoint written to out_dir with the first ingredient's tokenizer."""
+    if len(paths) < 2:
+        raise SoupRefused("a soup needs at least two checkpoints")
+    models = load_ingredients(paths)
+    ingredients = {
+        str(path): dev_report(model, dev) for path, model in zip(paths, models, strict=True)
+    }
+    soup = average(models)
+    log_probs = predict_log_probs(_wrap(soup), dev)
+    raw = sentiment_metrics(log_probs, dev.labels)
+    best = max(ingredients.values(), key=lambda m: m["score"])
+    if score(raw) <= best["score"]:
+        raise SoupRefused(
+            f"the soup scores {score(raw):.4f} on dev, no better than its best ingredient "
+            f"({best['score']:.4f}); nothing written"
+        )
+    offsets, tuned = tune_logit_offsets(log_probs, dev.labels)
+    with torch.no_grad():
+        soup.classifier.bias += torch.from_numpy(offsets)
+    soup.save_pretrained(out_dir)
+    PreTrainedTokenizerFast.from_pretrained(paths[0]).save_pretrained(out_dir)
+    report = {
+        "soup_of": ingredients,
+        "dev_raw": raw,
+        "dev_tuned": tuned,
+        "logit_offsets": offsets.tolist(),
+    }
+    (out_dir / "training.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--checkpoint", type=Path, action="append", required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    args = parser.parse_args()
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(args.checkpoint[0])
+    dev = encode_split(tokenizer, args.data_dir / "dev.tsv.gz", None)
+    try:
+        report = make_soup(args.checkpoint, dev, args.out)
+    except SoupRefused as refusal:
+        raise SystemExit(f"soup refused: {refusal}") from None
+    log.info("dev raw %s tuned %s", report["dev_raw"], report["dev_tuned"])
+
+
+if __name__ == "__main__":
+    main()
