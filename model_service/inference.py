@@ -29,9 +29,9 @@ POSITIVE = LABELS.index("positive")
 MAX_SUB_BATCH = 64
 MAX_SUB_BATCH_TOKENS = 256
 
-# onnxruntime's CPU SkipLayerNormalization kernel takes 2.5-4x as long as the two Adds and the
-# LayerNormalization it replaces (docs/benchmarks/FINDINGS.md §5): bundles are built without it,
-# and sessions must not fuse it back in at load.
+# onnxruntime's CPU SkipLayerNormalization kernel takes 2.4-4.4x as long as the two Adds and the
+# LayerNormalization it replaces, at 12-48 tokens (docs/benchmarks/FINDINGS.md §5): bundles are
+# built without it, and sessions must not fuse it back in at load.
 UNFUSED_OPTIMIZERS = "SkipLayerNormFusion"
 
 _NUMPY_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}

@@ -308,8 +308,8 @@ def float_residuals(model_path: Path) -> int:
         if node.op_type == "MatMul":
             continue
         for position, name in enumerate(node.input):
-            dequantize = producers.get(name)
-            if name not in read_by_matmul or dequantize.op_type != "DequantizeLinear":
+            dequantize = producers.get(name) if name in read_by_matmul else None
+            if dequantize is None or dequantize.op_type != "DequantizeLinear":
                 continue
             quantize = producers.get(dequantize.input[0])
             if quantize is not None and quantize.op_type == "QuantizeLinear":
