@@ -257,7 +257,8 @@ def quantize_static(
     out_dir.mkdir(parents=True, exist_ok=True)
     prepared, quantized = out_dir / "prepared.onnx", out_dir / "model_quantized.onnx"
     quant_pre_process(str(fp32_model), str(prepared), skip_symbolic_shape=True)
-    operators = ["MatMul", "Gather"]  # the encoder's matrices and the embedding tables
+    small_tables = small_embedding_lookups(prepared)
+    operators = ["MatMul", "Gather"]  # the encoder's matrices and the vocabulary's embeddings
     reduce_range = preset in ("avx512", "avx2")  # without VNNI, u8×s8 products can saturate
     quantize_static(
         str(prepared),
@@ -270,6 +271,7 @@ def quantize_static(
         activation_type=QuantType.QUInt8,
         weight_type=QuantType.QInt8,
         calibrate_method=CalibrationMethod.MinMax,
+        nodes_to_exclude=small_tables,
         extra_options={"OpTypesToExcludeOutputQuantization": ["MatMul"]},
     )
     log.info("residual connections kept in float: %d", float_residuals(quantized))
@@ -282,9 +284,25 @@ def quantize_static(
         "reduce_range": reduce_range,
         "operators": operators,
         "calibration": {"method": "MinMax", "texts": len(calibration)},
-        "tool": "onnxruntime quantize_static (QDQ, MatMul outputs in float, residuals in float)",
+        "tool": "onnxruntime quantize_static (QDQ, MatMul outputs in float, residuals in float, "
+        "small embedding tables in float)",
     }
     return quantized, settings
+
+
+def small_embedding_lookups(model_path: Path) -> list[str]:
+    """The Gathers over every embedding table but the largest (the vocabulary's).
+
+    Position and token-type tables are a few kilobytes: 8 bits saves nothing worth having, and
+    each quantized lookup costs a DequantizeLinear per run.
+    """
+    import onnx
+
+    graph = onnx.load(model_path).graph
+    rows = {table.name: table.dims[0] for table in graph.initializer if len(table.dims) == 2}
+    lookups = [node for node in graph.node if node.op_type == "Gather" and node.input[0] in rows]
+    largest = max((rows[node.input[0]] for node in lookups), default=0)
+    return [node.name for node in lookups if rows[node.input[0]] < largest]
 
 
 def float_residuals(model_path: Path) -> int:

@@ -90,6 +90,19 @@ def test_the_bundle_holds_an_int8_model_and_its_card(tiny_bundle):
     for node in graph.node:
         if node.op_type != "MatMul":
             assert not read_by_matmuls.intersection(node.input), node.name
+    # Only the vocabulary's embedding table is 8-bit; the small position table stays float.
+    tables = []
+    for node in (n for n in graph.node if n.op_type == "Gather"):
+        source = producers.get(node.input[0])
+        dequantized = source is not None and source.op_type == "DequantizeLinear"
+        name = source.input[0] if dequantized else node.input[0]
+        tables += [constants[name]] if name in constants else []
+    eight_bit = [
+        t for t in tables if t.data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8)
+    ]
+    floats = [t for t in tables if t.data_type == onnx.TensorProto.FLOAT]
+    assert len(eight_bit) == 1 and floats
+    assert all(eight_bit[0].dims[0] > table.dims[0] for table in floats)
     assert card["quantization"]["method"] == "static"
     assert "MultiHeadAttention" in card["quantization"]["graph_fusion"]
     assert card["quantization"]["calibration"]["texts"] > 0
