@@ -26,6 +26,7 @@ from scripts.train_baseline import (
     EncodedSplit,
     _wrap,
     encode_split,
+    mean_classifier,
     predict_log_probs,
     score,
     sentiment_metrics,
@@ -54,10 +55,7 @@ def _vocabulary(path: Path) -> dict[str, int]:
 
 
 def average(models: list[BertForSequenceClassification]) -> BertForSequenceClassification:
-    states = [model.state_dict() for model in models]
-    soup = BertForSequenceClassification(models[0].config)
-    soup.load_state_dict({key: sum(s[key] for s in states) / len(states) for key in states[0]})
-    return soup
+    return mean_classifier([model.state_dict() for model in models], models[0].config)
 
 
 def dev_report(model: BertForSequenceClassification, dev: EncodedSplit) -> dict:

@@ -528,9 +528,15 @@ def averaged_classifier(out_dir: Path, config: BertConfig) -> tuple[nn.Module, l
     if len(paths) < 2:
         return None
     states = [torch.load(path, weights_only=True) for path in paths]
+    model = mean_classifier(states, config)
+    return model, [int(path.stem.removeprefix("step-")) for path in paths]
+
+
+def mean_classifier(states: list[dict], config: BertConfig) -> BertForSequenceClassification:
+    """A classifier whose every weight is the mean of the states' (snapshots, or a soup)."""
     model = BertForSequenceClassification(config)
     model.load_state_dict({key: sum(s[key] for s in states) / len(states) for key in states[0]})
-    return model, [int(path.stem.removeprefix("step-")) for path in paths]
+    return model
 
 
 def choose_final(out_dir: Path, dev: EncodedSplit):
