@@ -44,6 +44,7 @@ from scripts.build_model import (
     single_text_latency,
 )
 from scripts.evaluate import evaluate
+from scripts.ngram_head import NgramHead, append_to_graph
 from scripts.reviews_data import DEFAULT_DATA_DIR, read_reviews
 from tests.support.gateway import GatewayProcess
 from tests.support.model_service import ModelServiceProcess
@@ -345,19 +346,29 @@ def fp32_bundle(options: BenchOptions, work: Path) -> tuple[Path | None, str]:
     The bundle ships INT8 only; its FP32 twin is the checkpoint it was built from, exported and
     fused as the build does (label map and tokenizer are the bundle's, unchanged by quantization).
     """
-    source = options.fp32 or _local_source(read_card(options.bundle).get("source"))
+    card = read_card(options.bundle)
+    source = options.fp32 or _local_source(card.get("source"))
     if source is None:
         return None, "no FP32 model: pass --fp32 (an FP32 bundle or the training checkpoint)"
-    target = work / "fp32-bundle"
-    shutil.copytree(options.bundle, target)
     if (source / "model.onnx").is_file() and (source / "card.json").is_file():
+        target = work / "fp32-bundle"
+        shutil.copytree(options.bundle, target)
         shutil.copyfile(source / "model.onnx", target / "model.onnx")
         return target, f"FP32 bundle {source}"
-    # The FP32 graph the build quantized: exported, then fused the same way.
+    head_dir = _local_source(card.get("ngram_head", {}).get("source"))
+    if "ngram_head" in card and head_dir is None:
+        return None, f"no FP32 model: the n-gram head {card['ngram_head']['source']} is not here"
+    # The FP32 graph the build quantized: exported, then fused the same way (and mixed with the
+    # same n-gram head, its table in float).
     fp32_model, fusion = fuse_graph(export_fp32(str(source), work / "fp32-export"), work / "fused")
+    if head_dir is not None:
+        append_to_graph(fp32_model, NgramHead.load(head_dir), eight_bit=False)
+    target = work / "fp32-bundle"
+    shutil.copytree(options.bundle, target)
     shutil.copyfile(fp32_model, target / "model.onnx")
     fused = f", {fusion}" if fusion else ""
-    return target, f"Optimum ONNX export of the checkpoint {repo_relative(source)}{fused}"
+    head = f", n-gram head {repo_relative(head_dir)}" if head_dir else ""
+    return target, f"Optimum ONNX export of the checkpoint {repo_relative(source)}{fused}{head}"
 
 
 def _local_source(source: str | None) -> Path | None:

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from model_service.inference import LABELS, SentimentModel, decide
 from scripts.evaluate import gold_labels, score, sentiment_metrics
+from scripts.ngram_head import NgramHead, append_to_graph, vocabulary_digest
 from scripts.reviews_data import DEFAULT_DATA_DIR, read_reviews
 
 log = logging.getLogger("build_model")
@@ -67,6 +68,7 @@ class BuildOptions:
     force: bool = False
     register: bool = True
     seed: int = 0
+    ngram_head: Path | None = None
 
 
 # ---------------------------------------------------------------- label map
@@ -580,12 +582,15 @@ def build(options: BuildOptions) -> dict:
     config.id2label = dict(enumerate(labels))
     config.label2id = {label: i for i, label in enumerate(labels)}
     preset = choose_preset(options.preset)
+    ngram_head = load_ngram_head(options.ngram_head, labels, max_tokens, tokenizer)
 
     with tempfile.TemporaryDirectory(prefix="build-model-") as work_dir:
         work = Path(work_dir)
         log.info("exporting %s to ONNX", options.source)
         exported = export_fp32(options.source, work / "fp32")
         fp32_path, fusion = fuse_graph(exported, work / "fused")
+        if ngram_head is not None:
+            append_to_graph(fp32_path, ngram_head, eight_bit=False)
         card = {
             "name": options.name,
             "version": "fp32",  # the FP32 twin's; the bundle's comes from its INT8 model
@@ -595,6 +600,8 @@ def build(options: BuildOptions) -> dict:
             "max_tokens": max_tokens,
             "source": options.source,
         }
+        if ngram_head is not None:
+            card["ngram_head"] = ngram_head_card(options.ngram_head, ngram_head)
         fp32_bundle = stage_bundle(work / "fp32-bundle", fp32_path, tokenizer, config, card)
         fp32_model = SentimentModel.load(fp32_bundle)
         reviews = dev_sample(options.dev, options.dev_sample, options.seed)
@@ -616,6 +623,9 @@ def build(options: BuildOptions) -> dict:
                 fp32_path, work / "int8", preset, options.per_channel
             )
         quantization["graph_fusion"] = int8_fusion
+        if ngram_head is not None:
+            # Mixed in after quantization: the head's table is quantized on its own terms.
+            append_to_graph(int8_path, ngram_head, eight_bit=True)
         digest = hashlib.sha256(int8_path.read_bytes()).hexdigest()[:6]
         version = options.version or f"{datetime.now(UTC):%Y%m%d}-{digest}"
         card |= {"version": version, "quantization": quantization}
@@ -672,6 +682,38 @@ def build(options: BuildOptions) -> dict:
     }
 
 
+def load_ngram_head(
+    directory: Path | None, labels: list[str], max_tokens: int, tokenizer
+) -> NgramHead | None:
+    """The n-gram head to mix into the graphs, checked against the checkpoint; None without one."""
+    if directory is None:
+        return None
+    try:
+        head = NgramHead.load(directory)
+    except (OSError, KeyError, ValueError) as error:
+        raise BuildRefused(f"cannot load the n-gram head in {directory}: {error}") from error
+    vocabulary = vocabulary_digest(tokenizer.backend_tokenizer.get_vocab())
+    trained_for = (head.labels, head.max_tokens, head.vocabulary)
+    if trained_for != (labels, max_tokens, vocabulary):
+        raise BuildRefused(
+            f"the n-gram head in {directory} was trained for labels {head.labels}, "
+            f"{head.max_tokens} tokens and vocabulary {head.vocabulary}; this build has "
+            f"{labels}, {max_tokens} and {vocabulary}: train it again for this checkpoint "
+            "(scripts/ngram_head.py)"
+        )
+    return head
+
+
+def ngram_head_card(directory: Path, head: NgramHead) -> dict:
+    return {
+        "source": repo_relative(directory),
+        "mix": head.mix,
+        "rows": head.rows,
+        "buckets": head.buckets,
+        "table": "8-bit, one scale per column, in the INT8 model",
+    }
+
+
 def _threshold_origin(labels: list[str], given: float | None) -> str | None:
     if len(labels) == 3:
         return None
@@ -724,6 +766,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[BuildOptions, Path | None
     parser.add_argument("--force", action="store_true", help="ship even if the parity gate fails")
     parser.add_argument("--no-register", dest="register", action="store_false")
     parser.add_argument("--seed", type=int, default=BuildOptions.seed)
+    parser.add_argument(
+        "--ngram-head",
+        type=Path,
+        help="a head from scripts/ngram_head.py to mix into the model's logits",
+    )
     parser.add_argument("--output", type=Path, help="also write the JSON result to this file")
     args = vars(parser.parse_args(argv))
     output = args.pop("output")
