@@ -14,6 +14,7 @@ from gateway.migrate import upgrade_database
 from gateway.movies.views import router as movies_router
 from gateway.ratings.views import router as ratings_router
 from gateway.read_retry import ReadRetryMiddleware
+from gateway.reviews.dependencies import review_inserts
 from gateway.reviews.views import router as reviews_router
 from gateway.schemas import DATABASE_UNAVAILABLE
 from gateway.scoring.batcher import ClassifyBatcher
@@ -31,6 +32,11 @@ def create_app(app_settings: Settings = settings) -> FastAPI:
         engine = create_db_engine(app_settings)
         await run_in_threadpool(upgrade_database, engine, wait_s=app_settings.db_startup_wait_s)
         app.state.session_factory = create_session_factory(engine)
+        app.state.review_inserts = review_inserts(
+            app.state.session_factory,
+            max_reviews=app_settings.db_write_max_reviews,
+            max_in_flight=app_settings.db_write_max_in_flight,
+        )
         app.state.model_service = ModelServiceClient.from_settings(app_settings)
         batcher = ClassifyBatcher(
             app.state.model_service.classify,
@@ -43,6 +49,8 @@ def create_app(app_settings: Settings = settings) -> FastAPI:
             batcher,
             lease_s=app_settings.scorer_lease_s,
             reject_delay_s=app_settings.scorer_reject_delay_s,
+            max_stores_per_transaction=app_settings.db_write_max_reviews,
+            max_stores_in_flight=app_settings.db_write_max_in_flight,
         )
         background = None
         if app_settings.scorer_enabled:

@@ -1,12 +1,21 @@
-"""`ValidReview`: the review named in the path, or a 404 for every route that takes one."""
+"""`ValidReview`: the review named in the path, or a 404 for every route that takes one; and
+`ReviewInsertsDep`, the group commit that stores new reviews."""
 
+from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, status
+from fastapi import Depends, HTTPException, Request, status
+from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.database import SessionDep
+from gateway.group_commit import GroupCommit
 from gateway.reviews import service as review_service
 from gateway.reviews.models import Review
+from gateway.reviews.schemas import ReviewCreate
+from gateway.scoring.service import Claim
+
+NewReview = tuple[ReviewCreate, Claim]
+ReviewInserts = GroupCommit[NewReview, Review | None]
 
 REVIEW_NOT_FOUND = "Review not found"
 
@@ -19,3 +28,22 @@ def valid_review_id(review_id: int, session: SessionDep) -> Review:
 
 
 ValidReview = Annotated[Review, Depends(valid_review_id)]
+
+
+def review_inserts(
+    session_factory: sessionmaker[Session], *, max_reviews: int, max_in_flight: int
+) -> ReviewInserts:
+    """New reviews of concurrent requests, stored pending in shared transactions."""
+
+    def insert(new_reviews: Sequence[NewReview]) -> list[Review | None]:
+        with session_factory() as session:
+            return review_service.create_many(session=session, new_reviews=new_reviews)
+
+    return GroupCommit(insert, max_items=max_reviews, max_in_flight=max_in_flight)
+
+
+def get_review_inserts(request: Request) -> ReviewInserts:
+    return request.app.state.review_inserts
+
+
+ReviewInsertsDep = Annotated[ReviewInserts, Depends(get_review_inserts)]

@@ -1,5 +1,6 @@
 """Review queries and changes; a new or re-written review is stored pending, claimed for scoring."""
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -8,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from gateway.database import MAX_ID
 from gateway.movies import service as movie_service
+from gateway.movies.models import Movie
 from gateway.reviews.models import Review, ReviewStatus
 from gateway.reviews.schemas import ReviewCreate, ReviewUpdate
 from gateway.scoring.service import Claim
@@ -31,16 +33,39 @@ def get_all(
     return list(session.scalars(query))
 
 
+def create_many(
+    *, session: Session, new_reviews: Sequence[tuple[ReviewCreate, Claim]]
+) -> list[Review | None]:
+    """Store reviews as pending under their claims, in one transaction; None where the movie does
+    not exist. Concurrent requests' reviews arrive here together (gateway.group_commit)."""
+    existing = existing_movie_ids(session, {review_in.movie_id for review_in, _ in new_reviews})
+    reviews = [
+        _pending(review_in, claim) if review_in.movie_id in existing else None
+        for review_in, claim in new_reviews
+    ]
+    session.add_all([review for review in reviews if review is not None])
+    try:
+        session.commit()
+    except IntegrityError:
+        # A movie was deleted between the check and the insert: one by one, so that only its
+        # reviews are turned away.
+        session.rollback()
+        if len(new_reviews) == 1:
+            return [None]
+        return [create(session=session, review_in=r, claim=c) for r, c in new_reviews]
+    return reviews
+
+
+def existing_movie_ids(session: Session, movie_ids: set[int]) -> set[int]:
+    valid = [movie_id for movie_id in movie_ids if 1 <= movie_id <= MAX_ID]
+    return set(session.scalars(select(Movie.id).where(Movie.id.in_(valid))))
+
+
 def create(*, session: Session, review_in: ReviewCreate, claim: Claim) -> Review | None:
     """Store the review as pending, claimed by `claim`; None when its movie does not exist."""
     if movie_service.get(session=session, movie_id=review_in.movie_id) is None:
         return None
-    review = Review(
-        **review_in.model_dump(),
-        status=ReviewStatus.PENDING,
-        claim_token=claim.token,
-        claimed_until=claim.until,
-    )
+    review = _pending(review_in, claim)
     session.add(review)
     try:
         session.commit()
@@ -49,6 +74,15 @@ def create(*, session: Session, review_in: ReviewCreate, claim: Claim) -> Review
         session.rollback()
         return None
     return review
+
+
+def _pending(review_in: ReviewCreate, claim: Claim) -> Review:
+    return Review(
+        **review_in.model_dump(),
+        status=ReviewStatus.PENDING,
+        claim_token=claim.token,
+        claimed_until=claim.until,
+    )
 
 
 def update_(*, session: Session, review: Review, review_in: ReviewUpdate, claim: Claim) -> bool:

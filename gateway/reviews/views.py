@@ -8,7 +8,7 @@ from gateway.database import SessionDep
 from gateway.fields import Limit, Skip
 from gateway.movies.dependencies import MOVIE_NOT_FOUND, ValidMovie
 from gateway.reviews import service as review_service
-from gateway.reviews.dependencies import REVIEW_NOT_FOUND, ValidReview
+from gateway.reviews.dependencies import REVIEW_NOT_FOUND, ReviewInsertsDep, ValidReview
 from gateway.reviews.models import Review
 from gateway.reviews.schemas import ReviewCreate, ReviewRead, ReviewUpdate
 from gateway.schemas import INVALID_INPUT, NOT_FOUND, UNREADABLE_BODY, Message
@@ -31,17 +31,14 @@ def list_reviews(session: SessionDep, skip: Skip = 0, limit: Limit = 10) -> list
     status_code=status.HTTP_201_CREATED,
     responses={**NOT_FOUND, **UNREADABLE_BODY},
 )
-async def create_review(review_in: ReviewCreate, scorer: ScorerDep) -> Review:
+async def create_review(
+    review_in: ReviewCreate, inserts: ReviewInsertsDep, scorer: ScorerDep
+) -> Review:
     """Store the review and score it; `status` stays `pending` while the model service is away."""
-    # The hot write path: a session per step in the step's own worker thread (no request-scoped
-    # session, whose opening and closing cost two more thread hand-offs).
+    # The hot write path: no request-scoped session; the insert shares a transaction with those
+    # of concurrent requests, and so does storing the score (gateway.group_commit).
     claim = new_claim(scorer.lease_s)
-
-    def store() -> Review | None:
-        with scorer.session_factory() as session:
-            return review_service.create(session=session, review_in=review_in, claim=claim)
-
-    review = await run_in_threadpool(store)
+    review = await inserts.submit((review_in, claim))
     if review is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=MOVIE_NOT_FOUND)
     return await _score(scorer, review, claim)

@@ -9,12 +9,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from gateway.group_commit import GroupCommit
 from gateway.reviews.models import Review
 from gateway.scoring import service as scoring_service
 from gateway.scoring.client import ModelServiceError, Prediction
 from gateway.scoring.service import ClaimedReview
 
 logger = logging.getLogger(__name__)
+
+Scored = tuple[Sequence[ClaimedReview], Sequence[Prediction]]
 
 _FIRST_BACKOFF_S = 0.5
 
@@ -35,11 +38,19 @@ class ReviewScorer:
         *,
         lease_s: float,
         reject_delay_s: float,
+        max_stores_per_transaction: int = 64,
+        max_stores_in_flight: int = 2,
     ) -> None:
         self.session_factory = session_factory
         self.classifier = classifier
         self.lease_s = lease_s
         self.reject_delay_s = reject_delay_s
+        # Scores of concurrent calls (each request's one review) share a transaction.
+        self._stores = GroupCommit(
+            self._store_groups,
+            max_items=max_stores_per_transaction,
+            max_in_flight=max_stores_in_flight,
+        )
 
     async def score(self, reviews: Sequence[ClaimedReview]) -> list[Review]:
         """Score and store claimed reviews; the reviews stored, as stored.
@@ -61,7 +72,7 @@ class ReviewScorer:
         except asyncio.CancelledError:
             await self._release(reviews)
             raise
-        return await run_in_threadpool(self._store, reviews, predictions)
+        return await self._stores.submit((reviews, predictions))
 
     async def score_or_leave_pending(self, reviews: Sequence[ClaimedReview]) -> list[Review]:
         """Score now if the model service answers (the reviews stored); else the background
@@ -83,13 +94,20 @@ class ReviewScorer:
                 raise
         return stored
 
-    def _store(
-        self, reviews: Sequence[ClaimedReview], predictions: Sequence[Prediction]
-    ) -> list[Review]:
+    def _store_groups(self, groups: Sequence[Scored]) -> list[list[Review]]:
+        """Store the scores of several calls in one transaction; each call's reviews stored."""
         with self.session_factory() as session:
-            return scoring_service.store_predictions(
-                session=session, reviews=reviews, predictions=predictions
+            stored = scoring_service.store_predictions(
+                session=session,
+                reviews=[review for reviews, _ in groups for review in reviews],
+                predictions=[prediction for _, predictions in groups for prediction in predictions],
             )
+        answers, start = [], 0
+        for reviews, _ in groups:
+            rows = stored[start : start + len(reviews)]
+            answers.append([row for row in rows if row is not None])
+            start += len(reviews)
+        return answers
 
     async def _release(self, reviews: Sequence[ClaimedReview], retry_after_s: float = 0.0) -> None:
         def release() -> None:

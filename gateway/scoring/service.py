@@ -94,13 +94,13 @@ def claim_outdated(
 
 def store_predictions(
     *, session: Session, reviews: Sequence[ClaimedReview], predictions: Sequence[Prediction]
-) -> list[Review]:
+) -> list[Review | None]:
     """Store each review's prediction where its claim still stands, all in one transaction.
 
-    Returns the reviews stored, as stored (RETURNING: a request answers with its review without
-    reading it again).
+    Returns, per review in order, the review as stored (RETURNING: a request answers with its
+    review without reading it again), or None where its claim no longer stood.
     """
-    stored = []
+    stored: list[Review | None] = []
     scored_at = utcnow()
     for review, prediction in zip(reviews, predictions, strict=True):
         row = session.scalars(
@@ -120,8 +120,7 @@ def store_predictions(
             .returning(Review)
             .execution_options(synchronize_session=False)
         ).one_or_none()
-        if row is not None:
-            stored.append(row)
+        stored.append(row)
     session.commit()
     return stored
 

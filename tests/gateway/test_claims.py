@@ -21,7 +21,7 @@ def store(session_factory, claimed, predictions=None) -> list[int]:
         stored = scoring.store_predictions(
             session=session, reviews=claimed, predictions=predictions or [predict()] * len(claimed)
         )
-    return [review.id for review in stored]
+    return [review.id for review in stored if review is not None]
 
 
 def reviews_by_id(session_factory) -> dict[int, Review]:

@@ -7,7 +7,7 @@ of answer (refusals, outages, recovery); the real service is exercised by the in
 import asyncio
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from gateway.reviews.models import Review
 from gateway.scoring.client import ModelServiceError, Prediction
@@ -96,3 +96,35 @@ def test_the_background_scorer_backs_off_then_scores_everything(session_factory)
     assert statuses(session_factory) == {review_id: ("scored", None) for review_id in ids}
     scored_batches = model_service.calls[3:]
     assert [len(batch) for batch in scored_batches] == [3, 3, 1]
+
+
+def test_concurrent_calls_store_in_one_transaction_and_each_hears_its_own(session_factory):
+    ids = add_pending(session_factory, 4)
+    claims = [claim(session_factory, 1) for _ in ids]
+    # The third review's claim was replaced meanwhile (an edit, or a lapsed lease): its late
+    # score must be dropped, and only its caller hear nothing back.
+    with session_factory() as session:
+        session.get(Review, ids[2]).claim_token = "replaced"
+        session.commit()
+    scorer = scorer_for(session_factory, StandInModelService())
+    commits = []
+
+    def count_commit(connection) -> None:
+        commits.append(connection)
+
+    engine = session_factory.kw["bind"]
+    event.listen(engine, "commit", count_commit)
+
+    async def score_all():
+        return await asyncio.gather(*(scorer.score(claimed) for claimed in claims))
+
+    try:
+        answers = asyncio.run(score_all())
+    finally:
+        event.remove(engine, "commit", count_commit)
+
+    assert [[review.id for review in stored] for stored in answers] == [
+        [ids[0]], [ids[1]], [], [ids[3]]
+    ]  # fmt: skip
+    assert 1 <= len(commits) < len(claims)  # the four calls' scores shared transactions
+    assert statuses(session_factory)[ids[2]] == ("pending", "replaced")
