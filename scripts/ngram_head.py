@@ -140,7 +140,7 @@ def append_to_graph(model_path: Path, head: NgramHead, *, eight_bit: bool) -> No
     the right-padded `attention_mask` keeps, and added.
     """
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto
 
     model = onnx.load(model_path)
     graph = model.graph
@@ -151,90 +151,97 @@ def append_to_graph(model_path: Path, head: NgramHead, *, eight_bit: bool) -> No
     transformer = f"{output}/transformer"
     for node in graph.node:
         node.output[:] = [transformer if name == output else name for name in node.output]
-    nodes, constants = [], []
-
-    def constant(name: str, value) -> str:
-        constants.append(numpy_helper.from_array(np.asarray(value), f"ngram/{name}"))
-        return f"ngram/{name}"
-
-    def op(op_type: str, inputs_: list[str], name: str, **attributes) -> str:
-        nodes.append(
-            helper.make_node(op_type, inputs_, [f"ngram/{name}"], f"ngram/{name}", **attributes)
-        )
-        return f"ngram/{name}"
-
-    def tail(tensor: str, start: int, name: str) -> str:  # tensor[:, start:]
-        return op("Slice", [tensor, constant(f"{name}/start", [start]), end, axis1], name)
-
-    def head_(tensor: str, stop: int, name: str) -> str:  # tensor[:, :stop]
-        return op("Slice", [tensor, zero, constant(f"{name}/stop", [stop]), axis1], name)
-
-    end, zero, axis1 = constant("end", [2**62]), constant("zero", [0]), constant("axis1", [1])
-    vocab = constant("vocab_size", np.int64(head.vocab_size))
+    g = _HeadGraph()
     ids = "input_ids"
     if inputs[ids] != TensorProto.INT64:
-        ids = op("Cast", [ids], "ids", to=TensorProto.INT64)
-    # grams: ids, then (ids[t] * V + ids[t+1]) and (bigram[t] * V + ids[t+2]), hashed
-    bigrams = op(
-        "Add",
-        [head_(op("Mul", [ids, vocab], "ids_v"), -1, "left"), tail(ids, 1, "right")],
-        "bigrams",
-    )
-    trigrams = op(
-        "Add",
-        [op("Mul", [head_(bigrams, -1, "bi_left"), vocab], "bi_v"), tail(ids, 2, "third")],
-        "trigrams",
-    )
-    hashed = op(
-        "Mod",
-        [
-            op("Concat", [bigrams, trigrams], "longer", axis=1),
-            constant("buckets", np.int64(head.buckets)),
-        ],
-        "hashed",
-    )
-    grams = op("Concat", [ids, op("Add", [hashed, vocab], "bucket_rows")], "grams", axis=1)
+        ids = g.op("Cast", [ids], "ids", to=TensorProto.INT64)
+    grams = _grams(g, head, ids)
     # right padding: a bigram (trigram) is real when its last token is
-    mask = op("Cast", ["attention_mask"], "mask", to=TensorProto.FLOAT)
-    gram_mask = op(
-        "Concat", [mask, tail(mask, 1, "mask2"), tail(mask, 2, "mask3")], "gram_mask", axis=1
+    mask = g.op("Cast", ["attention_mask"], "mask", to=TensorProto.FLOAT)
+    gram_mask = g.op(
+        "Concat", [mask, g.tail(mask, 1, "mask2"), g.tail(mask, 2, "mask3")], "gram_mask", axis=1
     )
-    table = np.concatenate([head.weights, head.idf_squared[:, None]], axis=1).astype(np.float32)
-    if eight_bit:
-        scale = np.abs(table).max(axis=0) / 127
-        scale[scale == 0] = 1
-        quantized = np.round(table / scale).astype(np.int8)
-        rows = op("Gather", [constant("table", quantized), grams], "rows8", axis=0)
-        rows = op(
-            "DequantizeLinear",
-            [
-                rows,
-                constant("scale", scale.astype(np.float32)),
-                constant("zero_point", np.zeros(len(scale), np.int8)),
-            ],
-            "rows",
-            axis=2,
-        )
-    else:
-        rows = op("Gather", [constant("table", table), grams], "rows", axis=0)
-    sums = op("MatMul", [op("Unsqueeze", [gram_mask, axis1], "weights_of_rows"), rows], "sums")
-    sums = op("Squeeze", [sums, axis1], "sums2d")
-    scores = head_(sums, len(head.labels), "scores")
-    norm = op("Sqrt", [tail(sums, len(head.labels), "idf_squared_sum")], "norm")
-    head_logits = op(
-        "Add",
-        [op("Div", [scores, norm], "normalised"), constant("bias", head.bias.astype(np.float32))],
-        "logits",
+    rows = _table_rows(g, head, grams, eight_bit=eight_bit)
+    sums = g.op(
+        "MatMul", [g.op("Unsqueeze", [gram_mask, g.axis1], "weights_of_rows"), rows], "sums"
     )
-    scaled = op(
-        "Mul",
-        [transformer, constant("transformer_share", np.float32(1 - head.mix))],
-        "transformer_scaled",
-    )
-    nodes.append(helper.make_node("Add", [scaled, head_logits], [output], "ngram/mixed"))
-    graph.node.extend(nodes)
-    graph.initializer.extend(constants)
+    sums = g.op("Squeeze", [sums, g.axis1], "sums2d")
+    classes = len(head.labels)
+    scores = g.head(sums, classes, "scores")
+    norm = g.op("Sqrt", [g.tail(sums, classes, "idf_squared_sum")], "norm")
+    normalised = g.op("Div", [scores, norm], "normalised")
+    bias = g.constant("bias", head.bias.astype(np.float32))
+    head_logits = g.op("Add", [normalised, bias], "logits")
+    share = g.constant("transformer_share", np.float32(1 - head.mix))
+    scaled = g.op("Mul", [transformer, share], "transformer_scaled")
+    g.op("Add", [scaled, head_logits], "mixed", output=output)
+    graph.node.extend(g.nodes)
+    graph.initializer.extend(g.constants)
     onnx.save(model, model_path)
+
+
+class _HeadGraph:
+    """The head's nodes and constants, named ngram/..., as they are made."""
+
+    def __init__(self) -> None:
+        self.nodes: list = []
+        self.constants: list = []
+        self.end = self.constant("end", [2**62])
+        self.zero = self.constant("zero", [0])
+        self.axis1 = self.constant("axis1", [1])
+
+    def constant(self, name: str, value) -> str:
+        from onnx import numpy_helper
+
+        self.constants.append(numpy_helper.from_array(np.asarray(value), f"ngram/{name}"))
+        return f"ngram/{name}"
+
+    def op(self, op_type: str, inputs: list[str], name: str, output: str = "", **attributes) -> str:
+        from onnx import helper
+
+        output = output or f"ngram/{name}"
+        self.nodes.append(
+            helper.make_node(op_type, inputs, [output], f"ngram/{name}", **attributes)
+        )
+        return output
+
+    def tail(self, tensor: str, start: int, name: str) -> str:  # tensor[:, start:]
+        start_at = self.constant(f"{name}/start", [start])
+        return self.op("Slice", [tensor, start_at, self.end, self.axis1], name)
+
+    def head(self, tensor: str, stop: int, name: str) -> str:  # tensor[:, :stop]
+        stop_at = self.constant(f"{name}/stop", [stop])
+        return self.op("Slice", [tensor, self.zero, stop_at, self.axis1], name)
+
+
+def _grams(g: _HeadGraph, head: NgramHead, ids: str) -> str:
+    """`gram_ids` in the graph: ids, then (ids[t] * V + ids[t+1]) and (bigram[t] * V + ids[t+2])
+    hashed into the buckets after the vocabulary's rows."""
+    vocab = g.constant("vocab_size", np.int64(head.vocab_size))
+    left = g.head(g.op("Mul", [ids, vocab], "ids_v"), -1, "left")
+    bigrams = g.op("Add", [left, g.tail(ids, 1, "right")], "bigrams")
+    bigrams_v = g.op("Mul", [g.head(bigrams, -1, "bi_left"), vocab], "bi_v")
+    trigrams = g.op("Add", [bigrams_v, g.tail(ids, 2, "third")], "trigrams")
+    longer = g.op("Concat", [bigrams, trigrams], "longer", axis=1)
+    hashed = g.op("Mod", [longer, g.constant("buckets", np.int64(head.buckets))], "hashed")
+    return g.op("Concat", [ids, g.op("Add", [hashed, vocab], "bucket_rows")], "grams", axis=1)
+
+
+def _table_rows(g: _HeadGraph, head: NgramHead, grams: str, *, eight_bit: bool) -> str:
+    """The grams' table rows: weights and idf squared, 8-bit (a scale per column) or float."""
+    table = np.concatenate([head.weights, head.idf_squared[:, None]], axis=1).astype(np.float32)
+    if not eight_bit:
+        return g.op("Gather", [g.constant("table", table), grams], "rows", axis=0)
+    scale = np.abs(table).max(axis=0) / 127
+    scale[scale == 0] = 1
+    quantized = np.round(table / scale).astype(np.int8)
+    rows = g.op("Gather", [g.constant("table", quantized), grams], "rows8", axis=0)
+    dequantize = [
+        rows,
+        g.constant("scale", scale.astype(np.float32)),
+        g.constant("zero_point", np.zeros(len(scale), np.int8)),
+    ]
+    return g.op("DequantizeLinear", dequantize, "rows", axis=2)
 
 
 # --------------------------------------------------------------------------------- training
