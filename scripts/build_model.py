@@ -589,8 +589,11 @@ def build(options: BuildOptions) -> dict:
         log.info("exporting %s to ONNX", options.source)
         exported = export_fp32(options.source, work / "fp32")
         fp32_path, fusion = fuse_graph(exported, work / "fused")
+        twin_path = fp32_path  # the FP32 model the gate compares with: the head mixed in, if any
         if ngram_head is not None:
-            append_to_graph(fp32_path, ngram_head, eight_bit=False)
+            twin_path = fp32_path.with_name("model_with_ngram_head.onnx")
+            shutil.copyfile(fp32_path, twin_path)
+            append_to_graph(twin_path, ngram_head, eight_bit=False)
         card = {
             "name": options.name,
             "version": "fp32",  # the FP32 twin's; the bundle's comes from its INT8 model
@@ -602,7 +605,7 @@ def build(options: BuildOptions) -> dict:
         }
         if ngram_head is not None:
             card["ngram_head"] = ngram_head_card(options.ngram_head, ngram_head)
-        fp32_bundle = stage_bundle(work / "fp32-bundle", fp32_path, tokenizer, config, card)
+        fp32_bundle = stage_bundle(work / "fp32-bundle", twin_path, tokenizer, config, card)
         fp32_model = SentimentModel.load(fp32_bundle)
         reviews = dev_sample(options.dev, options.dev_sample, options.seed)
         gold, texts = gold_labels(reviews), [r.text for r in reviews]
@@ -648,7 +651,7 @@ def build(options: BuildOptions) -> dict:
         latency = single_text_latency(
             fp32_bundle, bundle, texts[: options.latency_texts], options.latency_threads
         )
-        sizes = {"fp32": fp32_path.stat().st_size, "int8": int8_path.stat().st_size}
+        sizes = {"fp32": twin_path.stat().st_size, "int8": int8_path.stat().st_size}
         card |= {
             "neutral_threshold": threshold,
             "neutral_threshold_from": _threshold_origin(labels, options.neutral_threshold),

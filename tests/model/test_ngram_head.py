@@ -138,6 +138,24 @@ def test_the_build_mixes_the_head_into_the_bundle(
     np.testing.assert_allclose(mixed.run(feed), expected, atol=0.05)
 
 
+def test_a_dynamically_quantized_build_gets_the_head_once(
+    tiny_checkpoint: Path, tiny_reviews: Path, head: Path, tmp_path: Path
+):
+    out = tmp_path / "bundle"
+    options = BuildOptions(
+        source=str(tiny_checkpoint),
+        out=out,
+        dev=tiny_reviews,
+        register=False,
+        latency_texts=20,
+        quantization="dynamic",
+        ngram_head=head,
+    )
+    assert build(options)["parity"]["passed"]
+    names = [node.name for node in onnx.load(out / "model.onnx").graph.node]
+    assert names.count("ngram/mixed") == 1
+
+
 def test_a_head_trained_for_other_settings_is_refused(
     tiny_checkpoint: Path, tiny_reviews: Path, tmp_path: Path
 ):
