@@ -49,7 +49,7 @@ def create_app(app_settings: Settings = settings) -> FastAPI:
             batcher,
             lease_s=app_settings.scorer_lease_s,
             reject_delay_s=app_settings.scorer_reject_delay_s,
-            max_stores_per_transaction=app_settings.db_write_max_reviews,
+            max_calls_per_transaction=app_settings.db_write_max_reviews,
             max_stores_in_flight=app_settings.db_write_max_in_flight,
         )
         background = None

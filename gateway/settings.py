@@ -22,8 +22,9 @@ class Settings(BaseSettings):
     db_connect_timeout_s: int = Field(default=5, ge=1)
     # At start the gateway waits this long for the database, which may come up after it.
     db_startup_wait_s: float = Field(default=30.0, ge=0)
-    # Review writes of concurrent requests share transactions: at most this many reviews in one,
-    # and this many such transactions at once (each holds a pooled connection while it runs).
+    # Review writes of concurrent requests share transactions: at most this many requests' writes
+    # in one (their new reviews, or their scoring calls' scores: one review each, a background
+    # batch more), and this many such transactions at once (each holds a pooled connection).
     db_write_max_reviews: int = Field(default=64, ge=1, le=1024)
     db_write_max_in_flight: int = Field(default=2, ge=1)
 

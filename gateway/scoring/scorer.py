@@ -38,17 +38,18 @@ class ReviewScorer:
         *,
         lease_s: float,
         reject_delay_s: float,
-        max_stores_per_transaction: int = 64,
+        max_calls_per_transaction: int = 64,
         max_stores_in_flight: int = 2,
     ) -> None:
         self.session_factory = session_factory
         self.classifier = classifier
         self.lease_s = lease_s
         self.reject_delay_s = reject_delay_s
-        # Scores of concurrent calls (each request's one review) share a transaction.
+        # Scores of concurrent calls (a request's one review, a background batch) share a
+        # transaction.
         self._stores = GroupCommit(
             self._store_groups,
-            max_items=max_stores_per_transaction,
+            max_items=max_calls_per_transaction,
             max_in_flight=max_stores_in_flight,
         )
 
