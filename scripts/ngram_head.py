@@ -382,50 +382,29 @@ def train(
     train_limit: int | None = None,
 ) -> tuple[NgramHead, dict]:
     """Fit the head on the training split and tune its mix with the checkpoint on dev."""
-    import torch
-    from tokenizers import Tokenizer
-    from transformers import AutoConfig, AutoTokenizer
-
-    from scripts.build_model import default_max_tokens
     from scripts.reviews_data import read_reviews
-    from scripts.train_baseline import sentiment_metrics
 
     started = time.perf_counter()
-    config = AutoConfig.from_pretrained(checkpoint)
-    labels = [config.id2label[i] for i in range(config.num_labels)]
-    if sorted(labels) != ["negative", "neutral", "positive"]:
-        raise SystemExit(f"{checkpoint}: an n-gram head needs a three-class checkpoint")
-    max_tokens = default_max_tokens(AutoTokenizer.from_pretrained(checkpoint), config)
-    tokenizer = Tokenizer.from_file(str(checkpoint / "tokenizer.json"))
-    tokenizer.no_padding()
-    tokenizer.enable_truncation(max_length=max_tokens)  # the ids the bundle will feed
+    tokenizer, labels, max_tokens = _bundle_tokenizer(checkpoint)
     vocab_size = tokenizer.get_vocab_size()
-    label_index = {label: i for i, label in enumerate(labels)}
-
-    train_reviews = read_reviews(data_dir / "train.tsv.gz", train_limit)
-    dev_reviews = read_reviews(data_dir / "dev.tsv.gz")
     rows = vocab_size + buckets
+    train_reviews = read_reviews(data_dir / "train.tsv.gz", train_limit)
     train_grams = encode_grams(tokenizer, [r.text for r in train_reviews], vocab_size, buckets)
     idf = inverse_document_frequency(train_grams, rows)
-    features = tfidf_rows(train_grams, idf, rows)
-    y = np.array([label_index[r.label] for r in train_reviews])
+    y = np.array([labels.index(r.label) for r in train_reviews])
     log.info("fitting on %d reviews, %d features", len(y), rows)
     # scikit-learn's C weighs the summed loss; here the loss is a mean, so the L2 term scales.
     coefficients, intercept = fit_logistic_regression(
-        features, y, len(labels), l2=1 / (c * len(y)), iterations=iterations
+        tfidf_rows(train_grams, idf, rows),
+        y,
+        len(labels),
+        l2=1 / (c * len(y)),
+        iterations=iterations,
     )
-
-    dev_texts = [r.text for r in dev_reviews]
-    dev_y = np.array([label_index[r.label] for r in dev_reviews])
-    # Metrics and offsets work in the canonical label order; the head keeps the checkpoint's.
-    canonical = [labels.index(label) for label in ("negative", "neutral", "positive")]
-    dev_features = tfidf_rows(encode_grams(tokenizer, dev_texts, vocab_size, buckets), idf, rows)
-    head_logits = (dev_features @ torch.from_numpy(coefficients)).numpy() + intercept
-    head_log_probs = _log_softmax(head_logits)[:, canonical]
-    model_log_probs = checkpoint_log_probs(checkpoint, tokenizer, dev_texts)[:, canonical]
-    gold = np.array([canonical.index(label) for label in dev_y])
-    mix, offsets, mixed_metrics = tune_mix(model_log_probs, head_log_probs, gold)
-    bias = mix * intercept + offsets[np.argsort(canonical)]
+    dev_reviews = read_reviews(data_dir / "dev.tsv.gz")
+    dev_grams = encode_grams(tokenizer, [r.text for r in dev_reviews], vocab_size, buckets)
+    head_logits = _linear(tfidf_rows(dev_grams, idf, rows), coefficients) + intercept
+    mix, offsets, dev = _mix_on_dev(checkpoint, tokenizer, labels, dev_reviews, head_logits)
     head = NgramHead(
         vocab_size=vocab_size,
         buckets=buckets,
@@ -435,22 +414,63 @@ def train(
         mix=mix,
         weights=(coefficients * idf[:, None] * mix).astype(np.float32),
         idf_squared=(idf**2).astype(np.float32),
-        bias=bias.astype(np.float32),
+        bias=(mix * intercept + offsets).astype(np.float32),
     )
     report = {
         "checkpoint": str(checkpoint),
         "train_reviews": len(y),
         "c": c,
         "iterations": iterations,
-        "dev": {
-            "checkpoint": sentiment_metrics(model_log_probs, gold),
-            "head_alone": sentiment_metrics(head_log_probs, gold),
-            "mixed": mixed_metrics,
-        },
+        "dev": dev,
         "logit_offsets": offsets.tolist(),
         "minutes": round((time.perf_counter() - started) / 60, 1),
     }
     return head, report
+
+
+def _bundle_tokenizer(checkpoint: Path):
+    """The checkpoint's tokenizer as the bundle will run it, its labels and its max tokens."""
+    from tokenizers import Tokenizer
+    from transformers import AutoConfig, AutoTokenizer
+
+    from scripts.build_model import default_max_tokens
+
+    config = AutoConfig.from_pretrained(checkpoint)
+    labels = [config.id2label[i] for i in range(config.num_labels)]
+    if sorted(labels) != ["negative", "neutral", "positive"]:
+        raise SystemExit(f"{checkpoint}: an n-gram head needs a three-class checkpoint")
+    max_tokens = default_max_tokens(AutoTokenizer.from_pretrained(checkpoint), config)
+    tokenizer = Tokenizer.from_file(str(checkpoint / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length=max_tokens)  # the ids the bundle will feed
+    return tokenizer, labels, max_tokens
+
+
+def _linear(features, coefficients: np.ndarray) -> np.ndarray:
+    import torch
+
+    return (features @ torch.from_numpy(coefficients)).numpy()
+
+
+def _mix_on_dev(
+    checkpoint: Path, tokenizer, labels: list[str], dev_reviews: list, head_logits: np.ndarray
+) -> tuple[float, np.ndarray, dict]:
+    """The tuned mix, the logit offsets in the checkpoint's label order, and the dev figures."""
+    from scripts.train_baseline import sentiment_metrics
+
+    # Metrics and offsets work in the canonical label order; the head keeps the checkpoint's.
+    canonical = [labels.index(label) for label in ("negative", "neutral", "positive")]
+    gold = np.array([canonical.index(labels.index(r.label)) for r in dev_reviews])
+    head_log_probs = _log_softmax(head_logits)[:, canonical]
+    texts = [r.text for r in dev_reviews]
+    model_log_probs = checkpoint_log_probs(checkpoint, tokenizer, texts)[:, canonical]
+    mix, offsets, mixed = tune_mix(model_log_probs, head_log_probs, gold)
+    dev = {
+        "checkpoint": sentiment_metrics(model_log_probs, gold),
+        "head_alone": sentiment_metrics(head_log_probs, gold),
+        "mixed": mixed,
+    }
+    return mix, offsets[np.argsort(canonical)], dev
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
