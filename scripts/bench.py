@@ -39,12 +39,13 @@ from scripts.bench_report import evaluate_targets, plot_charts, render_readme
 from scripts.build_model import (
     cpu_flags,
     export_fp32,
+    fp32_twin,
     fuse_graph,
     repo_relative,
     single_text_latency,
 )
 from scripts.evaluate import evaluate
-from scripts.ngram_head import NgramHead, append_to_graph
+from scripts.ngram_head import NgramHead
 from scripts.reviews_data import DEFAULT_DATA_DIR, read_reviews
 from tests.support.gateway import GatewayProcess
 from tests.support.model_service import ModelServiceProcess
@@ -358,11 +359,9 @@ def fp32_bundle(options: BenchOptions, work: Path) -> tuple[Path | None, str]:
     head_dir = _local_source(card.get("ngram_head", {}).get("source"))
     if "ngram_head" in card and head_dir is None:
         return None, f"no FP32 model: the n-gram head {card['ngram_head']['source']} is not here"
-    # The FP32 graph the build quantized: exported, then fused the same way (and mixed with the
-    # same n-gram head, its table in float).
-    fp32_model, fusion = fuse_graph(export_fp32(str(source), work / "fp32-export"), work / "fused")
-    if head_dir is not None:
-        append_to_graph(fp32_model, NgramHead.load(head_dir), eight_bit=False)
+    # The FP32 twin the build compared with: exported, fused the same way, the same head mixed in.
+    fused, fusion = fuse_graph(export_fp32(str(source), work / "fp32-export"), work / "fused")
+    fp32_model = fp32_twin(fused, NgramHead.load(head_dir) if head_dir else None)
     target = work / "fp32-bundle"
     shutil.copytree(options.bundle, target)
     shutil.copyfile(fp32_model, target / "model.onnx")

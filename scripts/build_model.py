@@ -589,11 +589,7 @@ def build(options: BuildOptions) -> dict:
         log.info("exporting %s to ONNX", options.source)
         exported = export_fp32(options.source, work / "fp32")
         fp32_path, fusion = fuse_graph(exported, work / "fused")
-        twin_path = fp32_path  # the FP32 model the gate compares with: the head mixed in, if any
-        if ngram_head is not None:
-            twin_path = fp32_path.with_name("model_with_ngram_head.onnx")
-            shutil.copyfile(fp32_path, twin_path)
-            append_to_graph(twin_path, ngram_head, eight_bit=False)
+        twin_path = fp32_twin(fp32_path, ngram_head)
         card = {
             "name": options.name,
             "version": "fp32",  # the FP32 twin's; the bundle's comes from its INT8 model
@@ -683,6 +679,18 @@ def build(options: BuildOptions) -> dict:
         "latency_ms": latency,
         "seconds": round(time.perf_counter() - started, 1),
     }
+
+
+def fp32_twin(fused: Path, ngram_head: NgramHead | None) -> Path:
+    """The FP32 model an INT8 build is compared with: the fused graph, with the n-gram head mixed
+    in (its table in float) when there is one. A copy: the dynamic path quantizes the fused
+    graph itself, and mixes the head into its result."""
+    if ngram_head is None:
+        return fused
+    twin = fused.with_name("model_with_ngram_head.onnx")
+    shutil.copyfile(fused, twin)
+    append_to_graph(twin, ngram_head, eight_bit=False)
+    return twin
 
 
 def load_ngram_head(

@@ -345,30 +345,25 @@ def tune_mix(
     return best
 
 
-def encode_grams(tokenizer, texts: list[str], vocab_size: int, buckets: int) -> list[np.ndarray]:
-    return [gram_ids(e.ids, vocab_size, buckets) for e in tokenizer.encode_batch(texts)]
+def split_grams(split, vocab_size: int, buckets: int) -> list[np.ndarray]:
+    """The grams of an encoded split's texts (train_baseline.EncodedSplit)."""
+    return [gram_ids(ids, vocab_size, buckets) for ids in split.ids]
 
 
-def checkpoint_log_probs(checkpoint: Path, tokenizer, texts: list[str]) -> np.ndarray:
-    """The transformer's dev log-probabilities, on the token ids the bundle will feed it."""
+def checkpoint_log_probs(checkpoint: Path, split) -> np.ndarray:
+    """The transformer's log-probabilities on an encoded split (columns in its label order)."""
     import torch
     from transformers import AutoModelForSequenceClassification
 
+    from scripts.train_baseline import collate, dev_batches
+
     model = AutoModelForSequenceClassification.from_pretrained(checkpoint).eval()
-    encodings = tokenizer.encode_batch(texts)
-    order = np.argsort([len(e.ids) for e in encodings], kind="stable")
-    out = np.empty((len(texts), model.config.num_labels), dtype=np.float32)
+    out = np.empty((len(split.ids), model.config.num_labels), dtype=np.float32)
     with torch.no_grad():
-        for start in range(0, len(order), 256):
-            batch = order[start : start + 256]
-            width = max(len(encodings[i].ids) for i in batch)
-            ids = torch.zeros(len(batch), width, dtype=torch.long)
-            mask = torch.zeros(len(batch), width, dtype=torch.long)
-            for row, i in enumerate(batch):
-                ids[row, : len(encodings[i].ids)] = torch.tensor(encodings[i].ids)
-                mask[row, : len(encodings[i].ids)] = 1
-            logits = model(input_ids=ids, attention_mask=mask).logits
-            out[batch] = torch.log_softmax(logits, dim=-1).numpy()
+        for index in dev_batches(split, 256):
+            batch = collate(split, index)
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+            out[index] = torch.log_softmax(logits.logits, dim=-1).numpy()
     return out
 
 
@@ -382,16 +377,17 @@ def train(
     train_limit: int | None = None,
 ) -> tuple[NgramHead, dict]:
     """Fit the head on the training split and tune its mix with the checkpoint on dev."""
-    from scripts.reviews_data import read_reviews
+    from scripts.train_baseline import LABELS, encode_split
 
     started = time.perf_counter()
     tokenizer, labels, max_tokens = _bundle_tokenizer(checkpoint)
-    vocab_size = tokenizer.get_vocab_size()
+    vocab_size = tokenizer.backend_tokenizer.get_vocab_size()
     rows = vocab_size + buckets
-    train_reviews = read_reviews(data_dir / "train.tsv.gz", train_limit)
-    train_grams = encode_grams(tokenizer, [r.text for r in train_reviews], vocab_size, buckets)
+    train_split = encode_split(tokenizer, data_dir / "train.tsv.gz", train_limit)
+    train_grams = split_grams(train_split, vocab_size, buckets)
     idf = inverse_document_frequency(train_grams, rows)
-    y = np.array([labels.index(r.label) for r in train_reviews])
+    # encode_split labels in LABELS order; the regression's columns follow the checkpoint's.
+    y = np.array([labels.index(label) for label in LABELS])[train_split.labels]
     log.info("fitting on %d reviews, %d features", len(y), rows)
     # scikit-learn's C weighs the summed loss; here the loss is a mean, so the L2 term scales.
     coefficients, intercept = fit_logistic_regression(
@@ -401,16 +397,16 @@ def train(
         l2=1 / (c * len(y)),
         iterations=iterations,
     )
-    dev_reviews = read_reviews(data_dir / "dev.tsv.gz")
-    dev_grams = encode_grams(tokenizer, [r.text for r in dev_reviews], vocab_size, buckets)
-    head_logits = _linear(tfidf_rows(dev_grams, idf, rows), coefficients) + intercept
-    mix, offsets, dev = _mix_on_dev(checkpoint, tokenizer, labels, dev_reviews, head_logits)
+    dev_split = encode_split(tokenizer, data_dir / "dev.tsv.gz", None)
+    dev_features = tfidf_rows(split_grams(dev_split, vocab_size, buckets), idf, rows)
+    head_logits = _linear(dev_features, coefficients) + intercept
+    mix, offsets, dev = _mix_on_dev(checkpoint, labels, dev_split, head_logits)
     head = NgramHead(
         vocab_size=vocab_size,
         buckets=buckets,
         max_tokens=max_tokens,
         labels=labels,
-        vocabulary=vocabulary_digest(tokenizer.get_vocab()),
+        vocabulary=vocabulary_digest(tokenizer.backend_tokenizer.get_vocab()),
         mix=mix,
         weights=(coefficients * idf[:, None] * mix).astype(np.float32),
         idf_squared=(idf**2).astype(np.float32),
@@ -429,9 +425,8 @@ def train(
 
 
 def _bundle_tokenizer(checkpoint: Path):
-    """The checkpoint's tokenizer as the bundle will run it, its labels and its max tokens."""
-    from tokenizers import Tokenizer
-    from transformers import AutoConfig, AutoTokenizer
+    """The checkpoint's tokenizer, cut where the bundle will cut; its labels and max tokens."""
+    from transformers import AutoConfig, PreTrainedTokenizerFast
 
     from scripts.build_model import default_max_tokens
 
@@ -439,10 +434,9 @@ def _bundle_tokenizer(checkpoint: Path):
     labels = [config.id2label[i] for i in range(config.num_labels)]
     if sorted(labels) != ["negative", "neutral", "positive"]:
         raise SystemExit(f"{checkpoint}: an n-gram head needs a three-class checkpoint")
-    max_tokens = default_max_tokens(AutoTokenizer.from_pretrained(checkpoint), config)
-    tokenizer = Tokenizer.from_file(str(checkpoint / "tokenizer.json"))
-    tokenizer.no_padding()
-    tokenizer.enable_truncation(max_length=max_tokens)  # the ids the bundle will feed
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(checkpoint)
+    max_tokens = default_max_tokens(tokenizer, config)
+    tokenizer.model_max_length = max_tokens  # what encode_split truncates to: the bundle's ids
     return tokenizer, labels, max_tokens
 
 
@@ -453,17 +447,17 @@ def _linear(features, coefficients: np.ndarray) -> np.ndarray:
 
 
 def _mix_on_dev(
-    checkpoint: Path, tokenizer, labels: list[str], dev_reviews: list, head_logits: np.ndarray
+    checkpoint: Path, labels: list[str], dev_split, head_logits: np.ndarray
 ) -> tuple[float, np.ndarray, dict]:
     """The tuned mix, the logit offsets in the checkpoint's label order, and the dev figures."""
-    from scripts.train_baseline import sentiment_metrics
+    from scripts.train_baseline import LABELS, sentiment_metrics
 
-    # Metrics and offsets work in the canonical label order; the head keeps the checkpoint's.
-    canonical = [labels.index(label) for label in ("negative", "neutral", "positive")]
-    gold = np.array([canonical.index(labels.index(r.label)) for r in dev_reviews])
+    # Metrics and offsets work in LABELS order (as dev_split.labels); the head keeps the
+    # checkpoint's.
+    canonical = [labels.index(label) for label in LABELS]
     head_log_probs = _log_softmax(head_logits)[:, canonical]
-    texts = [r.text for r in dev_reviews]
-    model_log_probs = checkpoint_log_probs(checkpoint, tokenizer, texts)[:, canonical]
+    model_log_probs = checkpoint_log_probs(checkpoint, dev_split)[:, canonical]
+    gold = dev_split.labels
     mix, offsets, mixed = tune_mix(model_log_probs, head_log_probs, gold)
     dev = {
         "checkpoint": sentiment_metrics(model_log_probs, gold),

@@ -8,7 +8,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.database import MAX_ID
-from gateway.movies import service as movie_service
 from gateway.movies.models import Movie
 from gateway.reviews.models import Review, ReviewStatus
 from gateway.reviews.schemas import ReviewCreate, ReviewUpdate
@@ -52,28 +51,13 @@ def create_many(
         session.rollback()
         if len(new_reviews) == 1:
             return [None]
-        return [create(session=session, review_in=r, claim=c) for r, c in new_reviews]
+        return [create_many(session=session, new_reviews=[new])[0] for new in new_reviews]
     return reviews
 
 
 def existing_movie_ids(session: Session, movie_ids: set[int]) -> set[int]:
     valid = [movie_id for movie_id in movie_ids if 1 <= movie_id <= MAX_ID]
     return set(session.scalars(select(Movie.id).where(Movie.id.in_(valid))))
-
-
-def create(*, session: Session, review_in: ReviewCreate, claim: Claim) -> Review | None:
-    """Store the review as pending, claimed by `claim`; None when its movie does not exist."""
-    if movie_service.get(session=session, movie_id=review_in.movie_id) is None:
-        return None
-    review = _pending(review_in, claim)
-    session.add(review)
-    try:
-        session.commit()
-    except IntegrityError:
-        # The movie was deleted between the check and the insert.
-        session.rollback()
-        return None
-    return review
 
 
 def _pending(review_in: ReviewCreate, claim: Claim) -> Review:
