@@ -7,15 +7,31 @@ scorer takes the reviews. A claim replaced meanwhile (the review was edited, or 
 and another scorer took it) makes the late write a no-op, so no review is scored twice.
 """
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Float,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import ReturningUpdate
 
-from gateway.database import utcnow
+from gateway.database import UTCDateTime, utcnow
 from gateway.reviews.models import Review, ReviewStatus
 from gateway.scoring.client import Prediction
 
@@ -100,29 +116,65 @@ def store_predictions(
     Returns, per review in order, the review as stored (RETURNING: a request answers with its
     review without reading it again), or None where its claim no longer stood.
     """
-    stored: list[Review | None] = []
-    scored_at = utcnow()
-    for review, prediction in zip(reviews, predictions, strict=True):
-        row = session.scalars(
-            update(Review)
-            .where(Review.id == review.id, Review.claim_token == review.claim_token)
-            .values(
-                status=ReviewStatus.SCORED,
-                sentiment_label=prediction.label,
-                sentiment_score=prediction.confidence,
-                positivity=prediction.positivity,
-                probabilities=prediction.probabilities,
-                sentiment_model=prediction.model,
-                scored_at=scored_at,
-                claim_token=None,
-                claimed_until=None,
-            )
-            .returning(Review)
-            .execution_options(synchronize_session=False)
-        ).one_or_none()
-        stored.append(row)
+    if not reviews:
+        return []
+    parameters: dict[str, object] = {"scored_at": utcnow()}
+    for i, (review, prediction) in enumerate(zip(reviews, predictions, strict=True)):
+        parameters |= {
+            f"id_{i}": review.id,
+            f"claim_token_{i}": review.claim_token,
+            f"label_{i}": prediction.label,
+            f"confidence_{i}": prediction.confidence,
+            f"positivity_{i}": prediction.positivity,
+            f"probabilities_{i}": prediction.probabilities,
+            f"model_{i}": prediction.model,
+        }
+    rows = session.scalars(_store_statement(len(reviews)), parameters).all()
     session.commit()
-    return stored
+    by_id = {row.id: row for row in rows}
+    return [by_id.get(review.id) for review in reviews]
+
+
+@functools.lru_cache(maxsize=128)
+def _store_statement(count: int) -> ReturningUpdate[tuple[Review]]:
+    """One UPDATE storing the scores of `count` reviews, each only where its claim still stands.
+
+    A statement per review cost the gateway more than the rest of its write path under load
+    (docs/benchmarks/FINDINGS.md, section 4). The scores travel as a table of bound parameters
+    named per row, so SQLAlchemy compiles the statement once per group size and then takes it
+    from its cache; a VALUES list with data would be compiled on every call.
+    """
+
+    def score_row(i: int) -> Select[Any]:
+        return select(
+            bindparam(f"id_{i}", type_=Integer).label("id"),
+            bindparam(f"claim_token_{i}", type_=String).label("claim_token"),
+            bindparam(f"label_{i}", type_=String).label("label"),
+            bindparam(f"confidence_{i}", type_=Float).label("confidence"),
+            bindparam(f"positivity_{i}", type_=Float).label("positivity"),
+            bindparam(f"probabilities_{i}", type_=JSON).label("probabilities"),
+            bindparam(f"model_{i}", type_=String).label("model"),
+        )
+
+    rows = [score_row(i) for i in range(count)]
+    scores = (union_all(*rows) if count > 1 else rows[0]).cte("scores")
+    return (
+        update(Review)
+        .where(Review.id == scores.c.id, Review.claim_token == scores.c.claim_token)
+        .values(
+            status=ReviewStatus.SCORED,
+            sentiment_label=scores.c.label,
+            sentiment_score=scores.c.confidence,
+            positivity=scores.c.positivity,
+            probabilities=scores.c.probabilities,
+            sentiment_model=scores.c.model,
+            scored_at=bindparam("scored_at", type_=UTCDateTime),
+            claim_token=None,
+            claimed_until=None,
+        )
+        .returning(Review)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def release(

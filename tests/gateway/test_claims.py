@@ -1,5 +1,6 @@
 """Claims on reviews: disjoint between scorers, lapsing with their lease, stored all-or-nothing."""
 
+import dataclasses
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -63,6 +64,37 @@ def test_stored_scores_end_the_claim_and_leave_the_queue(session_factory):
     assert review.sentiment_model == "korean-sentiment:new"
     assert review.claim_token is None and review.scored_at is not None
     assert claim(session_factory) == []
+
+
+def test_a_group_stores_each_review_its_own_score_and_only_where_its_claim_stands(
+    session_factory,
+):
+    add_pending(session_factory, 3)
+    first, replaced, last = claim(session_factory)
+    replaced = dataclasses.replace(replaced, claim_token="another-scorer")
+    predictions = [
+        predict("negative", "m:0"),
+        predict("neutral", "m:1"),
+        predict("positive", "m:2"),
+    ]
+
+    with session_factory() as session:
+        stored = scoring.store_predictions(
+            session=session, reviews=[first, replaced, last], predictions=predictions
+        )
+
+    # One answer per review, in the order given, None where the claim did not stand.
+    assert [(r.id, r.sentiment_label) if r else None for r in stored] == [
+        (first.id, "negative"),
+        None,
+        (last.id, "positive"),
+    ]
+    rows = reviews_by_id(session_factory)
+    assert [
+        (rows[r.id].status, rows[r.id].sentiment_label, rows[r.id].sentiment_model)
+        for r in (first, replaced, last)
+    ] == [("scored", "negative", "m:0"), ("pending", None, None), ("scored", "positive", "m:2")]
+    assert rows[last.id].probabilities == {"negative": 0.1, "neutral": 0.3, "positive": 0.6}
 
 
 def test_a_lapsed_claim_passes_to_another_scorer_and_the_late_write_is_dropped(session_factory):
