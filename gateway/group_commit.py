@@ -4,9 +4,10 @@ Each review used to cost two transactions of its own: a worker-thread hand-off, 
 with its pre-ping, the ORM's per-statement work and a commit, twice per review. Under load that,
 not the SQL, is what costs the gateway (docs/benchmarks/FINDINGS.md §4). Here, while
 `max_in_flight` writes run, newly submitted items wait and go together in the next one: one
-hand-off, one session and one commit for all of them. There is no timer: an idle gateway writes
-an item at once, and a busy one groups exactly as much as its load provides. Every caller still
-hears back only after the transaction holding its item committed.
+hand-off, one session and one commit for all of them. There is no timer: a group starts on the
+next turn of the event loop, so an idle gateway writes an item at once, and a busy one groups
+exactly as much as its load provides. Every caller still hears back only after the transaction
+holding its item committed.
 """
 
 import asyncio
@@ -40,13 +41,24 @@ class GroupCommit(Generic[Item, Result]):
         self._max_in_flight = max_in_flight
         self._waiting: deque[tuple[Item, asyncio.Future[Result]]] = deque()
         self._in_flight = 0
+        self._start_scheduled = False
         self._groups: set[asyncio.Task[None]] = set()  # strong references while they run
 
     async def submit(self, item: Item) -> Result:
-        answer: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[Result] = loop.create_future()
         self._waiting.append((item, answer))
-        self._start_groups()
+        if not self._start_scheduled:
+            # Not now but on the loop's next turn: the requests that get here in the same turn
+            # then share a group even while a slot is free. Starting at once sent most items
+            # alone under load (docs/benchmarks/FINDINGS.md, section 4).
+            self._start_scheduled = True
+            loop.call_soon(self._start_scheduled_groups)
         return await answer
+
+    def _start_scheduled_groups(self) -> None:
+        self._start_scheduled = False
+        self._start_groups()
 
     def _start_groups(self) -> None:
         while self._in_flight < self._max_in_flight:

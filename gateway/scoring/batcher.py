@@ -3,8 +3,9 @@
 Each review scored inline used to cost the model service an HTTP request of its own, and under
 load the request, not the model, is what costs there: the service's HTTP path spends more CPU per
 request than inference spends per text (docs/benchmarks/FINDINGS.md). Here, while `max_in_flight`
-calls are out, texts that arrive wait and leave together in the next call. There is no timer: an
-idle gateway sends a text at once, and a busy one batches exactly as much as its load provides.
+calls are out, texts that arrive wait and leave together in the next call. There is no timer: a
+call leaves on the next turn of the event loop, so an idle gateway sends a text at once, and a busy
+one batches exactly as much as its load provides.
 """
 
 import asyncio
@@ -45,6 +46,7 @@ class ClassifyBatcher:
         self._timeout_s = timeout_s
         self._waiting: deque[_Caller] = deque()
         self._in_flight = 0
+        self._send_scheduled = False
         self._calls: set[asyncio.Task[None]] = set()  # strong references while they run
 
     async def classify(self, texts: Sequence[str]) -> list[Prediction]:
@@ -57,13 +59,21 @@ class ClassifyBatcher:
             return []
         caller = _Caller(list(texts))
         self._waiting.append(caller)
-        self._send_what_waits()
+        if not self._send_scheduled:
+            # On the loop's next turn, not now: callers that get here in the same turn share the
+            # call even while a slot is free (as gateway.group_commit does).
+            self._send_scheduled = True
+            asyncio.get_running_loop().call_soon(self._send_scheduled_calls)
         try:
             return await asyncio.wait_for(caller.answer, self._timeout_s)
         except TimeoutError:
             raise ModelServiceError(
                 f"no answer from the model service within {self._timeout_s:g} s"
             ) from None
+
+    def _send_scheduled_calls(self) -> None:
+        self._send_scheduled = False
+        self._send_what_waits()
 
     def _send_what_waits(self) -> None:
         while self._in_flight < self._max_in_flight:

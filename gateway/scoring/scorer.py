@@ -39,7 +39,7 @@ class ReviewScorer:
         lease_s: float,
         reject_delay_s: float,
         max_calls_per_transaction: int = 64,
-        max_stores_in_flight: int = 2,
+        max_stores_in_flight: int = 1,
     ) -> None:
         self.session_factory = session_factory
         self.classifier = classifier

@@ -73,7 +73,7 @@ def test_a_call_carries_at_most_max_texts_and_callers_keep_their_order():
     calls, results = asyncio.run(scenario())
 
     # A caller larger than max_texts goes alone rather than being split or refused here.
-    assert calls == [["a"], ["b", "c"], ["d", "e", "f"], ["g", "h", "i", "j"]]
+    assert calls == [["a", "b", "c"], ["d", "e", "f"], ["g", "h", "i", "j"]]
     assert answers(results) == [
         ["scored:a"],
         ["scored:b", "scored:c"],
@@ -83,10 +83,25 @@ def test_a_call_carries_at_most_max_texts_and_callers_keep_their_order():
     ]
 
 
-def test_calls_in_flight_are_capped():
+def test_callers_who_arrive_in_the_same_turn_share_a_call_while_a_slot_is_free():
     async def scenario():
         service = StandInModelService()
         batcher = ClassifyBatcher(service.classify, max_texts=64, max_in_flight=2, timeout_s=5)
+        tasks = [asyncio.create_task(batcher.classify([text])) for text in "abc"]
+        await settle()
+        service.release.set()
+        return service.calls, await asyncio.gather(*tasks)
+
+    calls, results = asyncio.run(scenario())
+
+    assert calls == [["a", "b", "c"]]  # not one call each, though two could be out
+    assert answers(results) == [["scored:a"], ["scored:b"], ["scored:c"]]
+
+
+def test_calls_in_flight_are_capped():
+    async def scenario():
+        service = StandInModelService()
+        batcher = ClassifyBatcher(service.classify, max_texts=2, max_in_flight=2, timeout_s=5)
         tasks = [asyncio.create_task(batcher.classify([text])) for text in "abcde"]
         await settle()
         out_before_release = len(service.calls)
@@ -97,7 +112,7 @@ def test_calls_in_flight_are_capped():
     out_before_release, calls = asyncio.run(scenario())
 
     assert out_before_release == 2
-    assert calls == [["a"], ["b"], ["c", "d", "e"]]
+    assert calls == [["a", "b"], ["c", "d"], ["e"]]
 
 
 def test_a_refused_text_fails_only_the_caller_who_sent_it():

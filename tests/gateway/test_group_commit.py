@@ -62,6 +62,20 @@ def test_items_submitted_while_a_write_runs_share_the_next_write():
     assert results == ["wrote:a", "wrote:b", "wrote:c", "wrote:d"]
 
 
+def test_items_submitted_in_the_same_turn_share_a_write_while_a_slot_is_free():
+    async def scenario():
+        write = StandInWrite()
+        write.release.set()
+        group = GroupCommit(write, max_items=64, max_in_flight=2)
+        results = await asyncio.gather(*(group.submit(item) for item in "abc"))
+        return write.groups, results
+
+    groups, results = asyncio.run(scenario())
+
+    assert groups == [["a", "b", "c"]]  # not one write each, though two could run
+    assert results == ["wrote:a", "wrote:b", "wrote:c"]
+
+
 def test_a_write_holds_at_most_max_items_and_writes_in_flight_are_capped():
     async def scenario():
         write = StandInWrite()
@@ -69,15 +83,15 @@ def test_a_write_holds_at_most_max_items_and_writes_in_flight_are_capped():
         tasks = [asyncio.create_task(group.submit(item)) for item in "abcde"]
         await until(lambda: len(write.groups) == 2)
         await asyncio.sleep(0.05)
-        # "a" and "b" each went at once; "c", "d" and "e" wait for a free write.
-        assert write.groups == [["a"], ["b"]]
+        # Submitted in one turn of the loop: two full writes run, "e" waits for a free one.
+        assert sorted(write.groups) == [["a", "b"], ["c", "d"]]
         write.release.set()
         return write.groups, await asyncio.gather(*tasks)
 
     groups, results = asyncio.run(scenario())
 
-    # The last two run at once, in two threads: either may record itself first.
-    assert sorted(groups) == [["a"], ["b"], ["c", "d"], ["e"]]
+    # The first two run at once, in two threads: either may record itself first.
+    assert sorted(groups) == [["a", "b"], ["c", "d"], ["e"]]
     assert results == [f"wrote:{item}" for item in "abcde"]
 
 
