@@ -1,4 +1,7 @@
-"""Routes under /reviews/: a write stores the review first, then has the model service score it."""
+"""Routes under /reviews/: a write stores the review and has the model service score it meanwhile."""
+
+import asyncio
+from collections.abc import Awaitable
 
 from fastapi import APIRouter, HTTPException, status
 from sqlalchemy.exc import SQLAlchemyError
@@ -12,6 +15,7 @@ from gateway.reviews.dependencies import REVIEW_NOT_FOUND, ReviewInsertsDep, Val
 from gateway.reviews.models import Review
 from gateway.reviews.schemas import ReviewCreate, ReviewRead, ReviewUpdate
 from gateway.schemas import INVALID_INPUT, NOT_FOUND, UNREADABLE_BODY, Message
+from gateway.scoring.client import Prediction
 from gateway.scoring.dependencies import ScorerDep
 from gateway.scoring.scorer import ReviewScorer
 from gateway.scoring.service import Claim, ClaimedReview, new_claim
@@ -36,12 +40,26 @@ async def create_review(
 ) -> Review:
     """Store the review and score it; `status` stays `pending` while the model service is away."""
     # The hot write path: no request-scoped session; the insert shares a transaction with those
-    # of concurrent requests, and so does storing the score (gateway.group_commit).
+    # of concurrent requests, and so does storing the score (gateway.group_commit). The text goes
+    # to the model service while the review is being stored, so the two waits overlap; the score
+    # is stored after the review, as always.
     claim = new_claim(scorer.lease_s)
-    review = await inserts.submit((review_in, claim))
+    predicting = asyncio.create_task(scorer.classifier.classify([review_in.content]))
+    try:
+        review = await inserts.submit((review_in, claim))
+    except BaseException:
+        _drop(predicting)
+        raise
     if review is None:
+        _drop(predicting)
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=MOVIE_NOT_FOUND)
-    return await _score(scorer, review, claim)
+    return await _score(scorer, review, claim, predicting)
+
+
+def _drop(predicting: asyncio.Task[list[Prediction]]) -> None:
+    """Cancel a prediction nobody will store (its failure, if it failed, is not an error here)."""
+    predicting.cancel()
+    predicting.add_done_callback(lambda task: task.cancelled() or task.exception())
 
 
 @router.get("/movie/{movie_id}", response_model=list[ReviewRead], responses=NOT_FOUND)
@@ -75,10 +93,15 @@ def delete_review(review: ValidReview, session: SessionDep) -> Message:
     return Message(message="Review deleted successfully")
 
 
-async def _score(scorer: ReviewScorer, review: Review, claim: Claim) -> Review:
+async def _score(
+    scorer: ReviewScorer,
+    review: Review,
+    claim: Claim,
+    predicting: Awaitable[list[Prediction]] | None = None,
+) -> Review:
     """The review with its score, or as stored (`pending`) when it could not be scored now."""
     stored = await scorer.score_or_leave_pending(
-        [ClaimedReview(id=review.id, content=review.content, claim_token=claim.token)]
+        [ClaimedReview(id=review.id, content=review.content, claim_token=claim.token)], predicting
     )
     if stored:
         return stored[0]

@@ -2,7 +2,7 @@
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -53,13 +53,20 @@ class ReviewScorer:
             max_in_flight=max_stores_in_flight,
         )
 
-    async def score(self, reviews: Sequence[ClaimedReview]) -> list[Review]:
+    async def score(
+        self,
+        reviews: Sequence[ClaimedReview],
+        predicting: Awaitable[list[Prediction]] | None = None,
+    ) -> list[Review]:
         """Score and store claimed reviews; the reviews stored, as stored.
 
+        `predicting`: their predictions, already asked for; else they are asked for here.
         Raises ModelServiceError when the service is unavailable (the claims are released first).
         """
+        if predicting is None:
+            predicting = self.classifier.classify([review.content for review in reviews])
         try:
-            predictions = await self.classifier.classify([review.content for review in reviews])
+            predictions = await predicting
         except ModelServiceError as error:
             if not error.input_refused:
                 await self._release(reviews)
@@ -75,11 +82,15 @@ class ReviewScorer:
             raise
         return await self._stores.submit((reviews, predictions))
 
-    async def score_or_leave_pending(self, reviews: Sequence[ClaimedReview]) -> list[Review]:
+    async def score_or_leave_pending(
+        self,
+        reviews: Sequence[ClaimedReview],
+        predicting: Awaitable[list[Prediction]] | None = None,
+    ) -> list[Review]:
         """Score now if the model service answers (the reviews stored); else the background
         scorer will."""
         try:
-            return await self.score(reviews)
+            return await self.score(reviews, predicting)
         except (ModelServiceError, SQLAlchemyError) as error:
             # The reviews are stored already: a failure here only delays their score.
             logger.info("review(s) %s left pending: %s", [review.id for review in reviews], error)
