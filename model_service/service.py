@@ -15,8 +15,12 @@ from bentoml.exceptions import ServiceUnavailable
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
 from starlette.responses import JSONResponse, Response
 
+from model_service.dispatch import holds_lone_requests, stop_holding_lone_requests
 from model_service.inference import SentimentModel, available_cores
 from model_service.settings import settings
+
+if not settings.hold_lone_requests:
+    stop_holding_lone_requests()
 
 OVERLOADED = {
     "error": "overloaded: the request could not be scheduled within the latency budget "
@@ -234,6 +238,7 @@ class SentimentService:
             "max_text_chars": settings.max_text_chars,
             "max_batch_size": settings.max_batch_size,
             "max_latency_ms": settings.max_latency_ms,
+            "holds_lone_requests": holds_lone_requests(),
             "workers": WORKERS,
             "intra_op_threads": self.intra_op_threads,
             "card": self.model.card,

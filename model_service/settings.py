@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     batching: bool = True
     max_batch_size: int = Field(64, ge=2)
     max_latency_ms: int = Field(1000, ge=1)
+    # BentoML holds a request that finds its worker idle, for company, by a wait its own history
+    # inflates after bursts (model_service/dispatch.py). Off: a batch is what queued meanwhile.
+    hold_lone_requests: bool = False
     # In-flight requests per instance before 429; the whole request's deadline (504).
     max_concurrency: int = Field(256, ge=1)
     timeout_s: float = Field(30.0, gt=0)

@@ -135,6 +135,8 @@ def test_health_metrics_and_model_endpoints(model_service_url: str, tiny_model_t
     assert "bentoml_service_adaptive_batch_size" in httpx.get(f"{model_service_url}/metrics").text
     described = httpx.post(f"{model_service_url}/model", timeout=30).json()
     assert described["model"] == tiny_model_tag
+    # Reported by the worker that answered, from its patched dispatcher (model_service/dispatch).
+    assert described["holds_lone_requests"] is False
 
 
 @pytest.fixture(scope="module")
