@@ -1,4 +1,4 @@
-"""Routes under /reviews/: a write stores the review and has the model service score it meanwhile."""
+"""Routes under /reviews/: a write stores the review and has the model service score it too."""
 
 import asyncio
 from collections.abc import Awaitable
