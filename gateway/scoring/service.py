@@ -116,10 +116,42 @@ def store_predictions(
     Returns, per review in order, the review as stored (RETURNING: a request answers with its
     review without reading it again), or None where its claim no longer stood.
     """
-    if not reviews:
-        return []
-    parameters: dict[str, object] = {"scored_at": utcnow()}
-    for i, (review, prediction) in enumerate(zip(reviews, predictions, strict=True)):
+    scored_at = utcnow()
+    stored: dict[tuple[int, str], Review] = {}
+    rest = list(zip(reviews, predictions, strict=True))
+    while rest:
+        # One statement per round, each review at most once in it: RETURNING names only the row,
+        # so a review under an old and a new claim (a lease lapsed meanwhile) takes two rounds
+        # and only the claim that stood hears its review stored.
+        round_, rest = _one_claim_per_review(rest)
+        claims = {review.id: review.claim_token for review, _ in round_}
+        statement = _store_statement(len(round_))
+        for row in session.scalars(statement, _score_parameters(round_, scored_at)):
+            stored[(row.id, claims[row.id])] = row
+    session.commit()
+    return [stored.get((review.id, review.claim_token)) for review in reviews]
+
+
+ScoredReview = tuple[ClaimedReview, Prediction]
+
+
+def _one_claim_per_review(
+    scored: list[ScoredReview],
+) -> tuple[list[ScoredReview], list[ScoredReview]]:
+    """The first claim of each review, and any later claims of the same reviews."""
+    first: dict[int, ScoredReview] = {}
+    later: list[ScoredReview] = []
+    for review, prediction in scored:
+        if review.id in first:
+            later.append((review, prediction))
+        else:
+            first[review.id] = (review, prediction)
+    return list(first.values()), later
+
+
+def _score_parameters(scored: list[ScoredReview], scored_at: datetime) -> dict[str, object]:
+    parameters: dict[str, object] = {"scored_at": scored_at}
+    for i, (review, prediction) in enumerate(scored):
         parameters |= {
             f"id_{i}": review.id,
             f"claim_token_{i}": review.claim_token,
@@ -129,10 +161,7 @@ def store_predictions(
             f"probabilities_{i}": prediction.probabilities,
             f"model_{i}": prediction.model,
         }
-    rows = session.scalars(_store_statement(len(reviews)), parameters).all()
-    session.commit()
-    by_id = {row.id: row for row in rows}
-    return [by_id.get(review.id) for review in reviews]
+    return parameters
 
 
 @functools.lru_cache(maxsize=128)

@@ -97,6 +97,23 @@ def test_a_group_stores_each_review_its_own_score_and_only_where_its_claim_stand
     assert rows[last.id].probabilities == {"negative": 0.1, "neutral": 0.3, "positive": 0.6}
 
 
+def test_in_one_group_only_the_claim_that_stands_hears_its_review_stored(session_factory):
+    add_pending(session_factory, 1)
+    [stalled] = claim(session_factory, lease_s=0.0)
+    [taken_over] = claim(session_factory)
+
+    with session_factory() as session:
+        stored = scoring.store_predictions(
+            session=session,
+            reviews=[stalled, taken_over],
+            predictions=[predict("negative", "m:stale"), predict("positive", "m:current")],
+        )
+
+    assert stored[0] is None
+    assert (stored[1].id, stored[1].sentiment_model) == (taken_over.id, "m:current")
+    assert reviews_by_id(session_factory)[taken_over.id].sentiment_model == "m:current"
+
+
 def test_a_lapsed_claim_passes_to_another_scorer_and_the_late_write_is_dropped(session_factory):
     add_pending(session_factory, 2)
     stalled = claim(session_factory, lease_s=0.0)  # its lease lapses at once
