@@ -21,6 +21,28 @@ Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 
+class NextTurn:
+    """Calls `callback` once on the event loop's next turn, however often asked before it runs.
+
+    What GroupCommit and the classify batcher start work with: the requests that arrive in the
+    same turn then share the work even while a slot is free. Starting at once sent most items
+    alone under load (docs/benchmarks/FINDINGS.md, section 4).
+    """
+
+    def __init__(self, callback: Callable[[], None]) -> None:
+        self._callback = callback
+        self._scheduled = False
+
+    def ask(self) -> None:
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._run)
+
+    def _run(self) -> None:
+        self._scheduled = False
+        self._callback()
+
+
 class GroupCommit(Generic[Item, Result]):
     """`await submit(item)`: `write(items)`, run in a worker thread, answers each item in order.
 
@@ -41,24 +63,14 @@ class GroupCommit(Generic[Item, Result]):
         self._max_in_flight = max_in_flight
         self._waiting: deque[tuple[Item, asyncio.Future[Result]]] = deque()
         self._in_flight = 0
-        self._start_scheduled = False
+        self._start_soon = NextTurn(self._start_groups)
         self._groups: set[asyncio.Task[None]] = set()  # strong references while they run
 
     async def submit(self, item: Item) -> Result:
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[Result] = loop.create_future()
+        answer: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, answer))
-        if not self._start_scheduled:
-            # Not now but on the loop's next turn: the requests that get here in the same turn
-            # then share a group even while a slot is free. Starting at once sent most items
-            # alone under load (docs/benchmarks/FINDINGS.md, section 4).
-            self._start_scheduled = True
-            loop.call_soon(self._start_scheduled_groups)
+        self._start_soon.ask()
         return await answer
-
-    def _start_scheduled_groups(self) -> None:
-        self._start_scheduled = False
-        self._start_groups()
 
     def _start_groups(self) -> None:
         while self._in_flight < self._max_in_flight:

@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
+from gateway.group_commit import NextTurn
 from gateway.scoring.client import ModelServiceError, Prediction
 
 Classify = Callable[[Sequence[str]], Awaitable[list[Prediction]]]
@@ -46,7 +47,7 @@ class ClassifyBatcher:
         self._timeout_s = timeout_s
         self._waiting: deque[_Caller] = deque()
         self._in_flight = 0
-        self._send_scheduled = False
+        self._send_soon = NextTurn(self._send_what_waits)
         self._calls: set[asyncio.Task[None]] = set()  # strong references while they run
 
     async def classify(self, texts: Sequence[str]) -> list[Prediction]:
@@ -59,21 +60,13 @@ class ClassifyBatcher:
             return []
         caller = _Caller(list(texts))
         self._waiting.append(caller)
-        if not self._send_scheduled:
-            # On the loop's next turn, not now: callers that get here in the same turn share the
-            # call even while a slot is free (as gateway.group_commit does).
-            self._send_scheduled = True
-            asyncio.get_running_loop().call_soon(self._send_scheduled_calls)
+        self._send_soon.ask()
         try:
             return await asyncio.wait_for(caller.answer, self._timeout_s)
         except TimeoutError:
             raise ModelServiceError(
                 f"no answer from the model service within {self._timeout_s:g} s"
             ) from None
-
-    def _send_scheduled_calls(self) -> None:
-        self._send_scheduled = False
-        self._send_what_waits()
 
     def _send_what_waits(self) -> None:
         while self._in_flight < self._max_in_flight:

@@ -44,12 +44,18 @@ async def until(condition) -> None:
     raise AssertionError("condition never held")
 
 
+async def first_write_running(group: GroupCommit, write: StandInWrite) -> asyncio.Task:
+    """Submit "a" and wait until its write runs (held until `write.release` is set)."""
+    first = asyncio.create_task(group.submit("a"))
+    await until(lambda: write.groups)
+    return first
+
+
 def test_items_submitted_while_a_write_runs_share_the_next_write():
     async def scenario():
         write = StandInWrite()
         group = GroupCommit(write, max_items=64, max_in_flight=1)
-        first = asyncio.create_task(group.submit("a"))
-        await until(lambda: write.groups)
+        first = await first_write_running(group, write)
         later = [asyncio.create_task(group.submit(item)) for item in "bcd"]
         await asyncio.sleep(0.05)
         assert write.groups == [["a"]]  # the others wait while the first write runs
@@ -99,8 +105,7 @@ def test_a_failed_write_fails_its_callers_and_the_next_write_goes_on():
     async def scenario():
         write = StandInWrite(fail=True)
         group = GroupCommit(write, max_items=64, max_in_flight=1)
-        first = asyncio.create_task(group.submit("a"))
-        await until(lambda: write.groups)
+        first = await first_write_running(group, write)
         second = asyncio.create_task(group.submit("b"))
         write.release.set()
         with pytest.raises(RuntimeError, match="database unavailable"):
@@ -117,8 +122,7 @@ def test_a_caller_who_went_away_before_its_write_is_not_written():
     async def scenario():
         write = StandInWrite()
         group = GroupCommit(write, max_items=64, max_in_flight=1)
-        first = asyncio.create_task(group.submit("a"))
-        await until(lambda: write.groups)
+        first = await first_write_running(group, write)
         gone, kept = (asyncio.create_task(group.submit(item)) for item in "bc")
         await asyncio.sleep(0.01)
         gone.cancel()
