@@ -352,22 +352,23 @@ def fp32_bundle(options: BenchOptions, work: Path) -> tuple[Path | None, str]:
     if source is None:
         return None, "no FP32 model: pass --fp32 (an FP32 bundle or the training checkpoint)"
     if (source / "model.onnx").is_file() and (source / "card.json").is_file():
-        target = work / "fp32-bundle"
-        shutil.copytree(options.bundle, target)
-        shutil.copyfile(source / "model.onnx", target / "model.onnx")
-        return target, f"FP32 bundle {source}"
-    head_dir = _local_source(card.get("ngram_head", {}).get("source"))
-    if "ngram_head" in card and head_dir is None:
-        return None, f"no FP32 model: the n-gram head {card['ngram_head']['source']} is not here"
-    # The FP32 twin the build compared with: exported, fused the same way, the same head mixed in.
-    fused, fusion = fuse_graph(export_fp32(str(source), work / "fp32-export"), work / "fused")
-    fp32_model = fp32_twin(fused, NgramHead.load(head_dir) if head_dir else None)
+        fp32_model, origin = source / "model.onnx", f"FP32 bundle {source}"
+    else:
+        head_dir = _local_source(card.get("ngram_head", {}).get("source"))
+        if "ngram_head" in card and head_dir is None:
+            missing = card["ngram_head"]["source"]
+            return None, f"no FP32 model: the n-gram head {missing} is not here"
+        # The FP32 twin the build compared with: exported, fused the same way, the same head.
+        fused, fusion = fuse_graph(export_fp32(str(source), work / "fp32-export"), work / "fused")
+        fp32_model = fp32_twin(fused, NgramHead.load(head_dir) if head_dir else None)
+        steps = (f", {fusion}" if fusion else "") + (
+            f", n-gram head {repo_relative(head_dir)}" if head_dir else ""
+        )
+        origin = f"Optimum ONNX export of the checkpoint {repo_relative(source)}{steps}"
     target = work / "fp32-bundle"
     shutil.copytree(options.bundle, target)
     shutil.copyfile(fp32_model, target / "model.onnx")
-    fused = f", {fusion}" if fusion else ""
-    head = f", n-gram head {repo_relative(head_dir)}" if head_dir else ""
-    return target, f"Optimum ONNX export of the checkpoint {repo_relative(source)}{fused}{head}"
+    return target, origin
 
 
 def _local_source(source: str | None) -> Path | None:
