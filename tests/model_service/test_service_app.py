@@ -1,6 +1,7 @@
 """The service's ASGI app in a test client: BentoML's routing, validation and batching path around
 the tiny model, in this process."""
 
+import gc
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ def client(tiny_bundle: Path, tiny_model_tag: str) -> Iterator[TestClient]:
         patch.setattr(SentimentService.inner, "bundle", entry)
         with TestClient(SentimentService.to_asgi()) as test_client:
             yield test_client
+    gc.unfreeze()  # the service's startup hook froze this test process's heap
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +86,11 @@ def test_model_endpoint_describes_the_served_model(
     assert described["card"] == card
     # onnxruntime's threads are sized to this process's cores, shared among the workers.
     assert 1 <= described["workers"] * described["intra_op_threads"] <= available_cores()
+
+
+def test_startup_takes_the_loaded_heap_out_of_collections(client: TestClient) -> None:
+    # The startup hook ran in this process once the service had loaded its model.
+    assert gc.get_freeze_count() > 0
 
 
 def test_health_endpoints_answer(client: TestClient) -> None:
