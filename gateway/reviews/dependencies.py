@@ -42,7 +42,8 @@ def review_inserts(
     return GroupCommit(insert, max_items=max_reviews, max_in_flight=max_in_flight)
 
 
-def get_review_inserts(request: Request) -> ReviewInserts:
+async def get_review_inserts(request: Request) -> ReviewInserts:
+    # async, as gateway.scoring.dependencies explains: no thread hand-off on the write path
     return request.app.state.review_inserts
 
 

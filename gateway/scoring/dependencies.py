@@ -1,4 +1,8 @@
-"""Request dependencies for the scorer and the model-service client the lifespan created."""
+"""Request dependencies for the scorer and the model-service client the lifespan created.
+
+They are `async def` though they never wait: FastAPI runs a plain `def` dependency in its thread
+pool, a hand-off there and back on every request (docs/benchmarks/FINDINGS.md, section 4).
+"""
 
 from typing import Annotated
 
@@ -8,11 +12,11 @@ from gateway.scoring.client import ModelServiceClient
 from gateway.scoring.scorer import ReviewScorer
 
 
-def get_scorer(request: Request) -> ReviewScorer:
+async def get_scorer(request: Request) -> ReviewScorer:
     return request.app.state.scorer
 
 
-def get_model_service(request: Request) -> ModelServiceClient:
+async def get_model_service(request: Request) -> ModelServiceClient:
     return request.app.state.model_service
 
 
