@@ -154,6 +154,16 @@ def test_int8_target_misses_on_accuracy_loss_even_when_fast() -> None:
     assert "accuracy drop 0.60 points" in target["detail"]
 
 
+def test_a_ratio_just_under_its_line_is_shown_under_it() -> None:
+    results = _results()
+    latency = results["int8_vs_fp32"]["single_text_latency"]
+    latency["fp32_median_ms"], latency["int8_median_ms"] = 1.12, 0.749  # 1.4953
+    target = _by_key(results)["int8_vs_fp32"]
+    assert not target["passed"]
+    assert target["value"] == 1.495
+    assert "1.495 (needs 1.5)" in target["summary"]
+
+
 def test_int8_target_falls_back_to_the_card_without_an_fp32_model() -> None:
     results = _results()
     results["int8_vs_fp32"] = {
