@@ -217,8 +217,8 @@ class SentimentService:
 
         By now the worker holds BentoML, the app, the model and its tokenizer: about 90,000
         objects that every full collection walks, stalling all of the worker's requests. Frozen,
-        the p99 of single texts at concurrency 64 fell from 136-152 to 82-96 ms
-        (docs/benchmarks/FINDINGS.md, section 3). Objects made later are collected as usual.
+        the p99 of single texts at concurrency 64 fell from 157 to 91 ms (medians of 5 interleaved
+        rounds, docs/benchmarks/FINDINGS.md, section 3). Objects made later are collected as usual.
         """
         gc.collect()
         gc.freeze()
