@@ -5,9 +5,8 @@ that finds its worker idle while `queued * (newest's wait + 1 ms + per-request e
 most 0.95 × W, W being the mean wait of the last 50 batches, refitted at most every 5 s. W counts
 time spent queued behind a busy worker as well as these holds, so after a burst a lone request is
 held for company that does not come, and its hold becomes the next W: the holds feed themselves
-and fade by a few percent per 5-s window. Measured (docs/benchmarks/FINDINGS.md, section 3):
-after the benchmark's single-text sweep, lists of 32 texts sent one at a time were answered in
-97 ms (p50) with the holds and 19 ms without, against 17 ms in process.
+and fade only slowly. A lone request then waits several times its own run time for nothing
+(measured in docs/benchmarks/FINDINGS.md, section 3).
 
 Without the holds a batch is what queued while the worker ran the previous one, which is where
 batches come from under load: batching under concurrency is unchanged. The fitted cost model

@@ -24,14 +24,13 @@ POSITIVE = LABELS.index("positive")
 
 # A sub-batch holds at most this many texts and this many (padded) tokens: large enough to amortise
 # one ONNX run, small enough that a long review does not pad a whole batch of short ones and that
-# a run's activations stay in the CPU cache. Measured on the default model (docs/benchmarks): 64
-# reviews run as ~256-token sub-batches are 2.7x faster than as one 64 x 64-token run.
+# a run's activations stay in the CPU cache (docs/benchmarks/FINDINGS.md, section 1).
 MAX_SUB_BATCH = 64
 MAX_SUB_BATCH_TOKENS = 256
 
-# onnxruntime's CPU SkipLayerNormalization kernel takes 2.4-4.4x as long as the two Adds and the
-# LayerNormalization it replaces, at 12-48 tokens (docs/benchmarks/FINDINGS.md §5): bundles are
-# built without it, and sessions must not fuse it back in at load.
+# onnxruntime's CPU SkipLayerNormalization kernel is slower than the two Adds and the
+# LayerNormalization it replaces at review lengths (docs/benchmarks/FINDINGS.md, section 5):
+# bundles are built without it, and sessions must not fuse it back in at load.
 UNFUSED_OPTIMIZERS = "SkipLayerNormFusion"
 
 _NUMPY_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}

@@ -215,10 +215,10 @@ class SentimentService:
     def freeze_startup_heap(self) -> None:
         """Take what the worker keeps for its whole life out of the garbage collector's scans.
 
-        By now the worker holds BentoML, the app, the model and its tokenizer: about 90,000
-        objects that every full collection walks, stalling all of the worker's requests. Frozen,
-        the p99 of single texts at concurrency 64 fell from 157 to 91 ms (medians of 5 interleaved
-        rounds, docs/benchmarks/FINDINGS.md, section 3). Objects made later are collected as usual.
+        By now the worker holds BentoML, the app, the model and its tokenizer: tens of thousands
+        of objects that every full collection would walk, stalling all of the worker's requests
+        and showing in the tail latency (docs/benchmarks/FINDINGS.md, section 3). Objects made
+        later are collected as usual.
         """
         gc.collect()
         gc.freeze()

@@ -34,8 +34,8 @@ class Settings(BaseSettings):
 
     # Worker processes (default: one per available core) and onnxruntime intra-op threads per
     # worker (default: cores // workers). A worker's HTTP path holds its GIL, so one process
-    # serves one core: two single-threaded workers served 1.7x the texts/s of one worker with two
-    # threads on 2 cores (docs/benchmarks/FINDINGS.md, section 2).
+    # serves one core, and single-threaded workers side by side beat one worker with as many
+    # threads (docs/benchmarks/FINDINGS.md, section 2).
     workers: int | None = Field(None, ge=1)
     intra_op_threads: int | None = Field(None, ge=1)
     # One log line per request costs throughput on small models; off unless asked for.
