@@ -21,7 +21,7 @@ setup: $(STAMP) system-deps
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check "pip==26.3"
-	$(PY) -m pip install -q -c constraints.txt $(GROUPS)
+	$(PY) -m pip install -q -c constraints.txt -e . $(GROUPS)
 	touch $@
 
 # Debian packages: PostgreSQL for the tests, Chromium + CJK fonts for the UI tests, wrk for benchmarks.
