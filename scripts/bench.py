@@ -47,9 +47,8 @@ from scripts.build_model import (
 from scripts.evaluate import evaluate
 from scripts.ngram_head import NgramHead
 from scripts.reviews_data import DEFAULT_DATA_DIR, read_reviews
-from tests.support.gateway import GatewayProcess
-from tests.support.model_service import ModelServiceProcess
-from tests.support.postgres import ThrowawayPostgres
+from stack.parts import GatewayProcess, ModelServiceProcess
+from stack.postgres import ThrowawayPostgres
 
 log = logging.getLogger("bench")
 

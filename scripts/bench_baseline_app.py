@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
 from model_service.inference import available_cores, read_card, session_options
-from tests.support.server_process import ServerProcess
+from stack.process import ServerProcess
 
 
 class ClassifyBody(BaseModel):

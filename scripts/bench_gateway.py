@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from scripts import bench
-from tests.support.model_service import ModelServiceProcess
+from stack.parts import ModelServiceProcess
 
 
 def main(argv: list[str]) -> None:

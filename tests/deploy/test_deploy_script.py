@@ -12,8 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from scripts.deploy_cloud_run import DeployConfig, cloud_sql_database_url, settings_env_names
+from stack.process import REPO_ROOT
 from tests.support.deployment import PART_SETTINGS
-from tests.support.server_process import REPO_ROOT
 
 PROJECT = "movie-gpt-test"
 FAKE_SECRETS = {

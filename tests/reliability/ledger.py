@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.reliability_report import REPORT_PATH
-from tests.support.server_process import REPO_ROOT
+from stack.process import REPO_ROOT
 
 # A request that got no HTTP answer at all (connection refused or reset, timeout).
 NO_ANSWER = "no answer"
