@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from scripts.deploy_cloud_run import env_names_read_by, settings_env_names
+from scripts.deploy.cloud_run import env_names_read_by, settings_env_names
 from stack.process import REPO_ROOT
 from tests.support.deployment import (
     PART_SETTINGS,
