@@ -44,17 +44,19 @@ test: setup lint
 register-default: $(STAMP)
 	$(PY) -m scripts.register_bundle models/korean-sentiment --if-missing
 
+# Each part alone in the foreground, started as `make run` starts it (stack/parts.py).
 serve-model: setup register-default
-	$(VENV)/bin/bentoml serve model_service.service:SentimentService --port $(MODEL_SERVICE_PORT)
+	$(PY) -m stack serve model
 
 serve-gateway: setup
-	$(PY) -m gateway
+	$(PY) -m stack serve gateway
 
 serve-ui: setup
-	$(PY) -m ui
+	$(PY) -m stack serve ui
 
+# The three parts on MODEL_SERVICE_PORT, GATEWAY_PORT, UI_PORT; logs in state/logs/; Ctrl-C stops all.
 run: setup register-default
-	@scripts/run_stack.sh
+	@$(PY) -m stack run
 
 bench: setup register-default
 	$(PY) -m scripts.bench

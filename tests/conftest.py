@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.gateway import GatewayProcess
-from tests.support.model_service import ModelServiceProcess
-from tests.support.postgres import ThrowawayPostgres
-from tests.support.server_process import REPO_ROOT
+from stack.parts import GatewayProcess, ModelServiceProcess
+from stack.postgres import ThrowawayPostgres
+from stack.process import REPO_ROOT
 
 
 @pytest.fixture(scope="session")

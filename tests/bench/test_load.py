@@ -9,7 +9,7 @@ from typing import ClassVar
 
 import pytest
 
-from scripts.bench_load import lua_string, parse_wrk_output, run_wrk, summarise, write_bodies
+from scripts.bench.load import lua_string, parse_wrk_output, run_wrk, summarise, write_bodies
 
 # Quotes, backslashes, newlines and Korean: what JSON escaping and Lua quoting must both survive.
 AWKWARD_TEXTS = ['정말 "최고"의 영화', "역슬래시 \\ 하나", "줄\n바꿈", "ㅋㅋㅋ 10/10 {}[]"]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.bench_report import evaluate_targets, plot_charts, ratio, render_readme
+from scripts.bench.report import evaluate_targets, plot_charts, ratio, render_readme
 
 LEVELS = (1, 8, 32, 64, 128)
 

@@ -14,8 +14,8 @@ import httpx
 import pytest
 import yaml
 
+from stack.process import REPO_ROOT, ServerProcess
 from tests.support.deployment import final_stage
-from tests.support.server_process import REPO_ROOT, ServerProcess
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from scripts.deploy_cloud_run import env_names_read_by, settings_env_names
+from scripts.deploy.cloud_run import env_names_read_by, settings_env_names
+from stack.process import REPO_ROOT
 from tests.support.deployment import (
     PART_SETTINGS,
     compose,
@@ -18,7 +19,6 @@ from tests.support.deployment import (
     final_stage,
     interpolate,
 )
-from tests.support.server_process import REPO_ROOT
 
 PARTS = sorted(PART_SETTINGS)
 # Where each part listens inside its container (the images' defaults).

@@ -1,4 +1,4 @@
-"""scripts/deploy_cloud_run.py: its --dry-run prints the whole deployment, runs nothing, needs no
+"""scripts/deploy/cloud_run.py: its --dry-run prints the whole deployment, runs nothing, needs no
 gcloud, and never prints a secret; the wiring it deploys is the settings classes' own."""
 
 import shlex
@@ -11,11 +11,13 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
-from scripts.deploy_cloud_run import DeployConfig, cloud_sql_database_url, settings_env_names
+from scripts.deploy.cloud_run import DeployConfig, cloud_sql_database_url, settings_env_names
+from stack.process import REPO_ROOT
 from tests.support.deployment import PART_SETTINGS
-from tests.support.server_process import REPO_ROOT
 
 PROJECT = "movie-gpt-test"
+# The defaults the script deploys with when no flag or variable says otherwise.
+DEFAULTS = DeployConfig.model_construct()
 FAKE_SECRETS = {
     "DB_PASSWORD": "fake-db-password-7Qz9",
     "MODEL_SERVICE_TOKEN": "fake-model-token-4Kw2",
@@ -33,7 +35,7 @@ def dry_run(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     empty_bin = tmp_path / "bin"
     empty_bin.mkdir(exist_ok=True)
     return subprocess.run(
-        [sys.executable, "-m", "scripts.deploy_cloud_run", "--project", PROJECT, "--dry-run"],
+        [sys.executable, "-m", "scripts.deploy.cloud_run", "--project", PROJECT, "--dry-run"],
         cwd=REPO_ROOT,
         env={"PATH": str(empty_bin), "HOME": str(tmp_path), "IMAGE_TAG": "test-tag", **env},
         capture_output=True,
@@ -74,7 +76,7 @@ def test_dry_run_prints_only_gcloud_and_docker_commands(printed) -> None:
 
 def test_dry_run_builds_and_pushes_each_image_to_artifact_registry(printed) -> None:
     printed_commands = commands(printed.stdout)
-    registry = f"{DeployConfig.region}-docker.pkg.dev/{PROJECT}/"
+    registry = f"{DEFAULTS.region}-docker.pkg.dev/{PROJECT}/"
     pushed = {cmd[2] for cmd in printed_commands if cmd[:2] == ["docker", "push"]}
     built = {option(cmd, "-t") for cmd in printed_commands if cmd[:2] == ["docker", "build"]}
     assert built == pushed
@@ -91,11 +93,11 @@ def test_dry_run_deploys_the_three_services(printed) -> None:
 
 def test_gateway_reaches_cloud_sql_with_its_url_from_secret_manager(printed) -> None:
     gateway = deploys(commands(printed.stdout))["moviegpt-gateway"]
-    instance = f"{PROJECT}:{DeployConfig.region}:{DeployConfig.instance}"
+    instance = f"{PROJECT}:{DEFAULTS.region}:{DEFAULTS.instance}"
     assert option(gateway, "--add-cloudsql-instances") == instance
     secrets = dict(pair.split("=") for pair in option(gateway, "--set-secrets").split(","))
-    assert secrets["DATABASE_URL"] == f"{DeployConfig.database_url_secret}:latest"
-    assert f"@/{DeployConfig.db_name}?host=/cloudsql/{instance}" in printed.stdout
+    assert secrets["DATABASE_URL"] == f"{DEFAULTS.database_url_secret}:latest"
+    assert f"@/{DEFAULTS.db_name}?host=/cloudsql/{instance}" in printed.stdout
 
 
 def test_dry_run_prints_no_secret_value(printed) -> None:
@@ -103,7 +105,7 @@ def test_dry_run_prints_no_secret_value(printed) -> None:
         assert value not in printed.stdout
         assert value not in printed.stderr
     # The secrets are named, and their values shown as the variables they come from.
-    for name in (DeployConfig.model_service_token_secret, DeployConfig.gateway_api_key_secret):
+    for name in (DEFAULTS.model_service_token_secret, DEFAULTS.gateway_api_key_secret):
         assert f"versions add {name} --data-file=-" in printed.stdout
     assert "${MODEL_SERVICE_TOKEN}" in printed.stdout
 
@@ -151,7 +153,7 @@ def test_gateway_pools_within_the_connection_budget(printed) -> None:
     gateway = deploys(commands(printed.stdout))["moviegpt-gateway"]
     env = dict(pair.split("=", 1) for pair in option(gateway, "--set-env-vars").split(","))
     per_instance = int(env["DB_POOL_SIZE"]) + int(env["DB_MAX_OVERFLOW"])
-    assert per_instance * int(option(gateway, "--max-instances")) <= DeployConfig.db_max_connections
+    assert per_instance * int(option(gateway, "--max-instances")) <= DEFAULTS.db_max_connections
 
 
 def test_deploy_refuses_more_connections_than_cloud_sql_accepts(tmp_path: Path) -> None:
@@ -171,7 +173,7 @@ def test_flags_override_the_environment(tmp_path: Path) -> None:
     empty_bin = tmp_path / "bin"
     empty_bin.mkdir()
     result = subprocess.run(
-        [sys.executable, "-m", "scripts.deploy_cloud_run", "--project", PROJECT, "--dry-run",
+        [sys.executable, "-m", "scripts.deploy.cloud_run", "--project", PROJECT, "--dry-run",
          "--region", "europe-west1"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
         env={"PATH": str(empty_bin), "IMAGE_TAG": "t", "REGION": "us-central1",

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from stack.process import REPO_ROOT
 from tests.support.deployment import (
     PART_GROUPS,
     compose,
@@ -25,7 +26,6 @@ from tests.support.deployment import (
     final_stage,
     instructions,
 )
-from tests.support.server_process import REPO_ROOT
 
 TRAINING_ONLY = re.compile(r"\b(torch|transformers|optimum)\b", re.IGNORECASE)
 PARTS = sorted(PART_GROUPS)

@@ -7,8 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.gateway import GatewayProcess
-from tests.support.ports import free_port
+from stack.parts import GatewayProcess
+from stack.ports import free_port
 
 pytestmark = pytest.mark.integration
 

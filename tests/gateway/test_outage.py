@@ -10,8 +10,7 @@ from sqlalchemy import select
 from gateway.database import create_db_engine, create_session_factory
 from gateway.reviews.models import Review
 from gateway.settings import Settings
-from tests.support.gateway import GatewayProcess
-from tests.support.model_service import ModelServiceProcess
+from stack.parts import GatewayProcess, ModelServiceProcess
 
 pytestmark = pytest.mark.integration
 

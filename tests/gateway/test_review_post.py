@@ -16,9 +16,9 @@ from gateway.reviews import service as review_service
 from gateway.reviews.models import Review
 from gateway.scoring.client import ModelServiceError, Prediction
 from gateway.settings import Settings
+from stack.ports import free_port
 from tests.gateway.factories import predict
 from tests.support.asgi import TestClient
-from tests.support.ports import free_port
 
 
 class StandInModelService:

@@ -19,8 +19,8 @@ from model_service.service import (
     _ExpectedErrorsFilter,
 )
 from model_service.settings import Settings
+from stack.process import REPO_ROOT
 from tests.support.asgi import TestClient
-from tests.support.server_process import REPO_ROOT
 
 API = frozenset({"/classify", "/model"})
 

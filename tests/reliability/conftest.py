@@ -5,10 +5,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from stack.parts import GatewayProcess
+from stack.postgres import ThrowawayPostgres
 from tests.reliability.ledger import Ledger
 from tests.reliability.load import NO_WRITE_LIMIT
-from tests.support.gateway import GatewayProcess
-from tests.support.postgres import ThrowawayPostgres
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """What the reliability tests sent and what came of it, kept in artifacts/reliability.json.
 
 Each test records its figures before asserting on them, so a failed run shows in the file too.
-`python -m scripts.reliability_report` turns the file into the tables of docs/reliability.md.
+`python -m tests.reliability.report` turns the file into the tables of docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from scripts.reliability_report import REPORT_PATH
-from tests.support.server_process import REPO_ROOT
+from stack.process import REPO_ROOT
+from tests.reliability.report import REPORT_PATH
 
 # A request that got no HTTP answer at all (connection refused or reset, timeout).
 NO_ANSWER = "no answer"

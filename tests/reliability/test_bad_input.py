@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from stack.parts import GatewayProcess
 from tests.reliability.ledger import Ledger
 from tests.reliability.load import ReviewLoad, account, create_movie, stored_reviews
-from tests.support.gateway import GatewayProcess
 from ui import render
 
 pytestmark = pytest.mark.integration

@@ -11,6 +11,7 @@ import time
 import httpx
 import pytest
 
+from stack.parts import GatewayProcess
 from tests.reliability.ledger import NO_ANSWER, Ledger
 from tests.reliability.load import (
     NO_WRITE_LIMIT,
@@ -19,7 +20,6 @@ from tests.reliability.load import (
     create_movie,
     wait_until_scored,
 )
-from tests.support.gateway import GatewayProcess
 
 pytestmark = pytest.mark.integration
 

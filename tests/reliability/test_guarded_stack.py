@@ -12,10 +12,9 @@ import pytest
 
 from gateway.main import create_app
 from gateway.settings import Settings as GatewaySettings
+from stack.parts import GatewayProcess, ModelServiceProcess
 from tests.reliability.ledger import Ledger
 from tests.support.asgi import TestClient
-from tests.support.gateway import GatewayProcess
-from tests.support.model_service import ModelServiceProcess
 from ui.client import GatewayClient, GatewayError
 from ui.settings import Settings as UISettings
 

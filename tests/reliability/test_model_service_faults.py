@@ -10,6 +10,7 @@ import time
 import httpx
 import pytest
 
+from stack.parts import GatewayProcess, ModelServiceProcess
 from tests.reliability.ledger import Ledger
 from tests.reliability.load import (
     NO_WRITE_LIMIT,
@@ -18,8 +19,6 @@ from tests.reliability.load import (
     create_movie,
     wait_until_scored,
 )
-from tests.support.gateway import GatewayProcess
-from tests.support.model_service import ModelServiceProcess
 
 pytestmark = pytest.mark.integration
 

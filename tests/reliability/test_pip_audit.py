@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.server_process import REPO_ROOT
+from stack.process import REPO_ROOT
 
 CONSTRAINTS = REPO_ROOT / "constraints.txt"
 # Known vulnerabilities accepted for now: {"vulnerability id": "why it does not apply"}.

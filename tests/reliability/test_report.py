@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.reliability_report import BEGIN, DOC_PATH, END, main, update_document
 from tests.reliability.ledger import NO_ANSWER, Ledger
+from tests.reliability.report import BEGIN, DOC_PATH, END, main, update_document
 
 DOC = f"# Title\n\nProse kept as written.\n\n{BEGIN}\nstale tables\n{END}\n\nMore prose.\n"
 

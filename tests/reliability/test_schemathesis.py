@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from stack.parts import GatewayProcess
 from tests.reliability.ledger import Ledger
-from tests.support.gateway import GatewayProcess
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from tests.support.server_process import REPO_ROOT
+from stack.process import REPO_ROOT
 
 # Names of settings that hold secrets: passwords, tokens, API keys, anything called secret.
 SECRET_NAME = re.compile(r"[A-Z0-9_]*(PASSWORD|TOKEN|API_KEYS?|SECRET)[A-Z0-9_]*")

@@ -16,10 +16,10 @@ from pydantic import ValidationError
 from gateway.main import create_app
 from gateway.security import RateLimit
 from gateway.settings import Settings
+from stack.parts import GatewayProcess
+from stack.ports import free_port
 from tests.reliability.ledger import Ledger
 from tests.support.asgi import TestClient
-from tests.support.gateway import GatewayProcess
-from tests.support.ports import free_port
 
 KEYS = ("ui-key-5b1f0c2e9d7a", "ops-key-8e3a6d4c1b0f")
 UI_ORIGIN = "http://ui.example:7860"

@@ -1,1 +1,1 @@
-"""Real components the tests start on loopback ports and stop afterwards."""
+"""Helpers only the tests use: an ASGI test client, readers of the deployment files."""

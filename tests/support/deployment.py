@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings
 
 from gateway.settings import Settings as GatewaySettings
 from model_service.settings import Settings as ModelServiceSettings
-from tests.support.server_process import REPO_ROOT
+from stack.process import REPO_ROOT
 from ui.settings import Settings as UISettings
 
 COMPOSE_FILE = REPO_ROOT / "compose.yaml"

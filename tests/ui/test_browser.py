@@ -15,10 +15,9 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.support.gateway import GatewayProcess
-from tests.support.ports import free_port
-from tests.support.server_process import REPO_ROOT
-from tests.support.ui import UIProcess
+from stack.parts import GatewayProcess, UIProcess
+from stack.ports import free_port
+from stack.process import REPO_ROOT
 from ui.client import GatewayClient
 from ui.i18n import label_text
 

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.support.ports import free_port
+from stack.ports import free_port
 from ui.client import GatewayClient, GatewayError
 
 pytestmark = pytest.mark.integration

@@ -1,7 +1,7 @@
 """Deploy the three parts to Cloud Run: images to Artifact Registry, then the model service, the
 gateway (Cloud SQL over its unix socket) and the UI, each pointed at the URL of the one before.
 
-    python -m scripts.deploy_cloud_run --project my-project --dry-run
+    python -m scripts.deploy.cloud_run --project my-project --dry-run
 
 Every flag --some-name defaults to the environment variable SOME_NAME, then to the value shown by
 --help. Secrets never reach a command line: when DB_PASSWORD, MODEL_SERVICE_TOKEN or
@@ -12,30 +12,26 @@ when not, the secret must already exist. The services read them from Secret Mana
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import os
 import shlex
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from pydantic import AliasChoices
-from pydantic_settings import BaseSettings
-
-if __package__ in (None, ""):  # run as `python scripts/deploy_cloud_run.py`: repo importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from pydantic import AliasChoices, Field, ValidationError
+from pydantic_settings import BaseSettings, CliSettingsSource, SettingsConfigDict
 
 from gateway.settings import Settings as GatewaySettings
 from model_service.settings import Settings as ModelServiceSettings
 from ui.settings import Settings as UISettings
 
-log = logging.getLogger("deploy_cloud_run")
+log = logging.getLogger("deploy.cloud_run")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 # Each part's image, built from docker/<part>.Dockerfile, and the port its container listens on.
 PARTS = {"model-service": 3000, "gateway": 8000, "ui": 7860}
 # Environment variables whose values, when set, become new versions of the secrets.
@@ -48,75 +44,74 @@ def _default(settings_cls: type[BaseSettings], name: str) -> int:
     return settings_cls.model_fields[name].default
 
 
-@dataclass(frozen=True)
-class DeployConfig:
-    """What to deploy where; each field is a flag and an environment variable of the same name."""
+class DeployConfig(BaseSettings):
+    """What to deploy where; each field is a flag and an environment variable of the same name
+    (--some-name, SOME_NAME); the flag wins over the variable."""
 
-    project: str = field(default="", metadata={"help": "Google Cloud project id (required)"})
-    region: str = field(default="asia-northeast3", metadata={"help": "Cloud Run/SQL region"})
-    instance: str = field(default="moviegpt-db", metadata={"help": "Cloud SQL instance name"})
-    repository: str = field(default="movie-gpt", metadata={"help": "Artifact Registry repo"})
-    image_tag: str = field(default="", metadata={"help": "image tag (default: git describe)"})
-    model_bundle: str = field(
-        default="models/korean-sentiment", metadata={"help": "bundle baked into the model image"}
+    model_config = SettingsConfigDict(frozen=True, cli_kebab_case=True)
+
+    project: str = Field("", description="Google Cloud project id (required)")
+    region: str = Field("asia-northeast3", description="Cloud Run/SQL region")
+    instance: str = Field("moviegpt-db", description="Cloud SQL instance name")
+    repository: str = Field("movie-gpt", description="Artifact Registry repo")
+    image_tag: str = Field("", description="image tag (default: git describe)")
+    model_bundle: str = Field(
+        "models/korean-sentiment", description="bundle baked into the model image"
     )
-    service_account: str = field(default="", metadata={"help": "runtime service account email"})
+    service_account: str = Field("", description="runtime service account email")
 
-    db_name: str = field(default="moviegpt", metadata={"help": "database name"})
-    db_user: str = field(default="moviegpt", metadata={"help": "database user"})
+    db_name: str = Field("moviegpt", description="database name")
+    db_user: str = Field("moviegpt", description="database user")
     # max_connections of the Cloud SQL tier (100 for 3.75-6 GB of memory, e.g. db-custom-1-3840).
-    db_max_connections: int = field(default=100, metadata={"help": "Cloud SQL max_connections"})
-    db_reserved_connections: int = field(
-        default=10, metadata={"help": "connections kept free for admin sessions and scripts"}
+    db_max_connections: int = Field(100, description="Cloud SQL max_connections")
+    db_reserved_connections: int = Field(
+        10, description="connections kept free for admin sessions and scripts"
     )
-    database_url_secret: str = field(
-        default="moviegpt-database-url", metadata={"help": "secret holding DATABASE_URL"}
+    database_url_secret: str = Field(
+        "moviegpt-database-url", description="secret holding DATABASE_URL"
     )
-    model_service_token_secret: str = field(
-        default="moviegpt-model-service-token", metadata={"help": "secret: MODEL_SERVICE_TOKEN"}
+    model_service_token_secret: str = Field(
+        "moviegpt-model-service-token", description="secret: MODEL_SERVICE_TOKEN"
     )
-    gateway_api_key_secret: str = field(
-        default="moviegpt-gateway-api-key", metadata={"help": "secret: the UI's gateway key"}
-    )
-
-    model_service_name: str = field(default="moviegpt-model-service", metadata={"help": "service"})
-    model_cpu: int = field(default=2, metadata={"help": "vCPUs per model service instance"})
-    model_memory: str = field(default="2Gi", metadata={"help": "memory per model instance"})
-    model_min_instances: int = field(default=1, metadata={"help": "kept warm (model load)"})
-    model_max_instances: int = field(default=10, metadata={"help": "model service ceiling"})
-    model_service_max_batch_size: int = field(
-        default=_default(ModelServiceSettings, "max_batch_size"),
-        metadata={"help": "texts per ONNX run (the model service's setting)"},
-    )
-    model_service_workers: int = field(
-        default=0,
-        metadata={"help": "worker processes per instance (default: one per vCPU, MODEL_CPU)"},
-    )
-    model_concurrency: int = field(
-        default=0, metadata={"help": "requests per instance (default: 2 x batch size)"}
+    gateway_api_key_secret: str = Field(
+        "moviegpt-gateway-api-key", description="secret: the UI's gateway key"
     )
 
-    gateway_service_name: str = field(default="moviegpt-gateway", metadata={"help": "service"})
-    gateway_cpu: int = field(default=1, metadata={"help": "vCPUs per gateway instance"})
-    gateway_memory: str = field(default="1Gi", metadata={"help": "memory per gateway instance"})
-    gateway_min_instances: int = field(default=1, metadata={"help": "keeps the scorer running"})
-    gateway_max_instances: int = field(default=6, metadata={"help": "bounded by the DB budget"})
-    gateway_concurrency: int = field(default=40, metadata={"help": "requests per instance"})
-    db_pool_size: int = field(
-        default=_default(GatewaySettings, "db_pool_size"),
-        metadata={"help": "connections each gateway instance keeps (the gateway's setting)"},
+    model_service_name: str = Field("moviegpt-model-service", description="service")
+    model_cpu: int = Field(2, description="vCPUs per model service instance")
+    model_memory: str = Field("2Gi", description="memory per model instance")
+    model_min_instances: int = Field(1, description="kept warm (model load)")
+    model_max_instances: int = Field(10, description="model service ceiling")
+    model_service_max_batch_size: int = Field(
+        _default(ModelServiceSettings, "max_batch_size"),
+        description="texts per ONNX run (the model service's setting)",
     )
-    db_max_overflow: int = field(
-        default=_default(GatewaySettings, "db_max_overflow"),
-        metadata={"help": "extra connections under load (the gateway's setting)"},
+    model_service_workers: int = Field(
+        0, description="worker processes per instance (default: one per vCPU, MODEL_CPU)"
+    )
+    model_concurrency: int = Field(0, description="requests per instance (default: 2 x batch size)")
+
+    gateway_service_name: str = Field("moviegpt-gateway", description="service")
+    gateway_cpu: int = Field(1, description="vCPUs per gateway instance")
+    gateway_memory: str = Field("1Gi", description="memory per gateway instance")
+    gateway_min_instances: int = Field(1, description="keeps the scorer running")
+    gateway_max_instances: int = Field(6, description="bounded by the DB budget")
+    gateway_concurrency: int = Field(40, description="requests per instance")
+    db_pool_size: int = Field(
+        _default(GatewaySettings, "db_pool_size"),
+        description="connections each gateway instance keeps (the gateway's setting)",
+    )
+    db_max_overflow: int = Field(
+        _default(GatewaySettings, "db_max_overflow"),
+        description="extra connections under load (the gateway's setting)",
     )
 
-    ui_service_name: str = field(default="moviegpt-ui", metadata={"help": "service"})
-    ui_cpu: int = field(default=1, metadata={"help": "vCPUs per UI instance"})
-    ui_memory: str = field(default="1Gi", metadata={"help": "memory per UI instance"})
-    ui_min_instances: int = field(default=0, metadata={"help": "UI floor"})
-    ui_max_instances: int = field(default=3, metadata={"help": "UI ceiling"})
-    ui_concurrency: int = field(default=80, metadata={"help": "requests per instance"})
+    ui_service_name: str = Field("moviegpt-ui", description="service")
+    ui_cpu: int = Field(1, description="vCPUs per UI instance")
+    ui_memory: str = Field("1Gi", description="memory per UI instance")
+    ui_min_instances: int = Field(0, description="UI floor")
+    ui_max_instances: int = Field(3, description="UI ceiling")
+    ui_concurrency: int = Field(80, description="requests per instance")
 
     @property
     def instance_connection_name(self) -> str:
@@ -436,36 +431,31 @@ def git_image_tag() -> str:
     return described.stdout.strip()
 
 
-def parse_config(
-    argv: Sequence[str] | None, environ: Mapping[str, str]
-) -> tuple[DeployConfig, bool]:
+def parse_config(argv: Sequence[str] | None) -> tuple[DeployConfig, bool]:
     """The config from flags over environment variables over defaults, and whether to dry-run."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m scripts.deploy.cloud_run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--dry-run", action="store_true", help="print the commands, run none")
-    for option in dataclasses.fields(DeployConfig):
-        # argparse converts a string default (one from the environment) with `type`, too.
-        parser.add_argument(
-            f"--{option.name.replace('_', '-')}",
-            type=int if option.type == "int" else str,
-            default=environ.get(option.name.upper(), option.default),
-            help=f"{option.metadata['help']} [${option.name.upper()}, default: %(default)s]",
-        )
-    args = vars(parser.parse_args(argv))
-    dry_run = args.pop("dry_run")
-    config = DeployConfig(**args)
+    flags = CliSettingsSource(DeployConfig, root_parser=parser)
+    args = parser.parse_args(argv)
+    try:
+        config = DeployConfig(_cli_settings_source=flags(parsed_args=args))
+    except ValidationError as error:
+        parser.error(str(error))
     if not config.project:
         parser.error("set the project: --project or PROJECT")
     if not config.image_tag:
-        config = dataclasses.replace(config, image_tag=git_image_tag())
-    return config, dry_run
+        config = config.model_copy(update={"image_tag": git_image_tag()})
+    return config, args.dry_run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.INFO)
     try:
-        config, dry_run = parse_config(argv, os.environ)
+        config, dry_run = parse_config(argv)
         if not (REPO_ROOT / config.model_bundle / "card.json").is_file():
             message = f"{config.model_bundle} holds no model bundle (card.json)"
             if not dry_run:

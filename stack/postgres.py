@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.support.ports import free_port
+from stack.ports import free_port
 
 
 def _bin_dir() -> Path:

@@ -4,11 +4,12 @@ For before/after figures of a gateway change, run it in both trees in one sessio
 
     git worktree add /tmp/before <commit>
     data=$PWD/../shared/data/naver-movie-reviews/test.tsv.gz
-    (cd /tmp/before && PYTHONPATH=. $OLDPWD/.venv/bin/python $OLDPWD/scripts/bench_gateway.py \
+    (cd /tmp/before && $OLDPWD/.venv/bin/python -m scripts.bench.gateway \
         --data $data --bundle $OLDPWD/models/korean-sentiment)
-    .venv/bin/python -m scripts.bench_gateway --bundle models/korean-sentiment
+    .venv/bin/python -m scripts.bench.gateway --bundle models/korean-sentiment
 
-Each run imports the gateway, the model service and `scripts.bench` of the tree it runs in.
+Each run imports the gateway, the model service and the benchmark of the tree it runs in (its
+working directory), so both trees need this layout (scripts/bench/).
 Options are `make bench`'s (`--bundle`, `--data`, `--duration`, `--workers`, ...).
 """
 
@@ -18,8 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from scripts import bench
-from tests.support.model_service import ModelServiceProcess
+from scripts.bench import benchmark as bench
+from stack.parts import ModelServiceProcess
 
 
 def main(argv: list[str]) -> None:

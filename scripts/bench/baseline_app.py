@@ -2,7 +2,7 @@
 
 A FastAPI endpoint that runs a transformers `pipeline("sentiment-analysis")` over Optimum's
 ORTModelForSequenceClassification on the bundle's INT8 model, one text per call:
-    BENCH_BUNDLE=models/korean-sentiment uvicorn --factory scripts.bench_baseline_app:create_app
+    BENCH_BUNDLE=models/korean-sentiment uvicorn --factory scripts.bench.baseline_app:create_app
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
 from model_service.inference import available_cores, read_card, session_options
-from tests.support.server_process import ServerProcess
+from stack.process import ServerProcess
 
 
 class ClassifyBody(BaseModel):
@@ -74,6 +74,6 @@ class BaselineServer(ServerProcess):
         self.workers = workers
 
     def command(self) -> Sequence[str]:
-        app = "scripts.bench_baseline_app:create_app"
+        app = "scripts.bench.baseline_app:create_app"
         return [sys.executable, "-m", "uvicorn", "--factory", app, "--workers", str(self.workers),
                 "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log"]  # fmt: skip

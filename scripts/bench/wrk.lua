@@ -1,4 +1,4 @@
--- wrk script for scripts/bench.py: POST pre-built JSON bodies, print one JSON result line.
+-- wrk script for the benchmark (scripts/bench/load.py): POST pre-built JSON bodies, print one JSON result line.
 -- The bodies file (BENCH_WRK_BODIES) is written at run time and defines `bodies = {...}`.
 
 local threads = {}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-WRK_SCRIPT = Path(__file__).with_name("bench_wrk.lua")
+WRK_SCRIPT = Path(__file__).with_name("wrk.lua")
 RESULT_PREFIX = "BENCH_RESULT "
 # Far above any latency a point should see: wrk's default (2 s) would count slow answers as errors
 # and leave them out of the percentiles.
@@ -32,7 +32,7 @@ def lua_string(text: str) -> str:
 
 
 def write_bodies(bodies: Iterable[dict], path: Path) -> Path:
-    """A Lua file defining `bodies`, the JSON request bodies bench_wrk.lua cycles through."""
+    """A Lua file defining `bodies`, the JSON request bodies wrk.lua cycles through."""
     literals = [lua_string(json.dumps(body, ensure_ascii=True)) for body in bodies]
     if not literals:
         raise ValueError("no request bodies")
@@ -41,7 +41,7 @@ def write_bodies(bodies: Iterable[dict], path: Path) -> Path:
 
 
 def parse_wrk_output(stdout: str) -> dict:
-    """The JSON line bench_wrk.lua's done() prints."""
+    """The JSON line wrk.lua's done() prints."""
     for line in stdout.splitlines():
         if line.startswith(RESULT_PREFIX):
             return json.loads(line[len(RESULT_PREFIX) :])

@@ -33,9 +33,9 @@ import httpx
 import psutil
 
 from model_service.inference import SentimentModel, available_cores, read_card
-from scripts.bench_baseline_app import BaselineServer
-from scripts.bench_load import run_wrk, write_bodies
-from scripts.bench_report import evaluate_targets, plot_charts, render_readme
+from scripts.bench.baseline_app import BaselineServer
+from scripts.bench.load import run_wrk, write_bodies
+from scripts.bench.report import evaluate_targets, plot_charts, render_readme
 from scripts.build_model import (
     cpu_flags,
     export_fp32,
@@ -47,13 +47,12 @@ from scripts.build_model import (
 from scripts.evaluate import evaluate
 from scripts.ngram_head import NgramHead
 from scripts.reviews_data import DEFAULT_DATA_DIR, read_reviews
-from tests.support.gateway import GatewayProcess
-from tests.support.model_service import ModelServiceProcess
-from tests.support.postgres import ThrowawayPostgres
+from stack.parts import GatewayProcess, ModelServiceProcess
+from stack.postgres import ThrowawayPostgres
+from stack.process import REPO_ROOT
 
 log = logging.getLogger("bench")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_VERSION = 1
 BATCH_SIZES = (1, 8, 32, 64)
 SERVED_CONCURRENCY = (1, 8, 32, 64, 128)
@@ -540,7 +539,9 @@ def write_outputs(results: dict, out: Path) -> Iterator[Path]:
 
 def parse_args(argv: Sequence[str]) -> BenchOptions:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+        prog="python -m scripts.bench",
+        description=__doc__,
+        formatter_class=argparse.RawTextHelpFormatter,
     )
     parser.add_argument("--bundle", type=Path, default=REPO_ROOT / "models" / "korean-sentiment")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "benchmarks")

@@ -254,7 +254,7 @@ def render_readme(results: dict, charts: Sequence[str], findings: str | None = N
         '## 2. The per-request design: `pipeline("sentiment-analysis")` in a FastAPI endpoint',
         "",
         "transformers' pipeline over Optimum's ORTModelForSequenceClassification on the same INT8 "
-        f"model (scripts/bench_baseline_app.py), one text per call, uvicorn with {workers} worker "
+        f"model (scripts/bench/baseline_app.py), one text per call, uvicorn with {workers} worker "
         "process(es), the cores shared among them, like the model service below.",
         "",
         *_load_table(served["baseline"]),

@@ -1,4 +1,4 @@
-"""A server subprocess for integration tests: a free loopback port, a log file, always stopped."""
+"""A server subprocess: its port, its log file, its readiness check; stopped with its group."""
 
 from __future__ import annotations
 
@@ -8,38 +8,51 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
 import psutil
 
-from tests.support.ports import free_port
+from stack.ports import free_port
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class ServerProcess:
     """Runs `command` (which may use `self.port`) from the repository root in its own process group.
 
-    Output goes to a log file whose tail is part of every start failure. `stop()` signals the whole
+    `port` defaults to a free loopback port. Output goes to `log_path` (truncated here) or to a
+    temp file made at launch; its tail is part of every start failure. `stop()` signals the whole
     group, so servers that fork workers (BentoML's arbiter, uvicorn workers) leave nothing behind.
     """
 
     name = "server"
     ready_path = "/"
 
-    def __init__(self, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        *,
+        port: int | None = None,
+        log_path: Path | None = None,
+    ) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **(env or {})}
-        self.log_path = Path(tempfile.mkstemp(prefix=f"{self.name}-", suffix=".log")[1])
+        if log_path is not None:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            log_path.write_bytes(b"")
+        self.log_path = log_path
         self.process: subprocess.Popen | None = None
 
     def command(self) -> Sequence[str]:
         raise NotImplementedError
 
-    def start(self, ready_timeout: float = 120.0) -> ServerProcess:
+    def launch(self) -> ServerProcess:
+        """Starts the process without waiting for it to be ready."""
+        if self.log_path is None:
+            self.log_path = Path(tempfile.mkstemp(prefix=f"{self.name}-", suffix=".log")[1])
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 self.command(),
@@ -49,6 +62,10 @@ class ServerProcess:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        return self
+
+    def start(self, ready_timeout: float = 120.0) -> ServerProcess:
+        self.launch()
         try:
             self.wait_ready(ready_timeout)
         except BaseException:
@@ -102,6 +119,8 @@ class ServerProcess:
             os.killpg(self.process.pid, sig)
 
     def log_tail(self, lines: int = 60) -> str:
+        if self.log_path is None:
+            return ""
         text = self.log_path.read_text(encoding="utf-8", errors="replace")
         return "\n".join(text.splitlines()[-lines:])
 

@@ -1,4 +1,4 @@
-"""Free loopback ports for servers the tests start."""
+"""Free loopback ports, for servers started where no fixed port is asked for."""
 
 import socket
 

@@ -1,0 +1,1 @@
+"""The serving benchmark (`make bench`, `python -m scripts.bench`) and its parts."""

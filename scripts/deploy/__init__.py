@@ -1,0 +1,1 @@
+"""Deployment commands: `python -m scripts.deploy.cloud_run` (Cloud Run)."""

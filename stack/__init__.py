@@ -1,0 +1,1 @@
+"""The one harness that starts the stack's parts, for the tests, the benchmarks and `make run`."""

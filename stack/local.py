@@ -1,0 +1,113 @@
+"""The stack on this machine, as `make run` and `make serve-*` start it: fixed ports, logs under
+state/logs/, the developer's environment as each part's configuration."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from stack.parts import GatewayProcess, ModelServiceProcess, UIProcess
+from stack.process import REPO_ROOT, ServerProcess
+
+LOG_DIR = REPO_ROOT / "state" / "logs"
+READY_TIMEOUT_S = 120.0
+POLL_S = 0.5
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    """The three parts wired to each other on the ports the environment names."""
+
+    model_service: ModelServiceProcess
+    gateway: GatewayProcess
+    ui: UIProcess
+
+    @classmethod
+    def from_environment(
+        cls, environ: Mapping[str, str] = os.environ, log_dir: Path | None = LOG_DIR
+    ) -> LocalStack:
+        def port(name: str, default: int) -> int:
+            return int(environ.get(name) or default)
+
+        def log(part: str) -> Path | None:
+            return None if log_dir is None else log_dir / f"{part}.log"
+
+        model_port = port("MODEL_SERVICE_PORT", 3000)
+        gateway_port = port("GATEWAY_PORT", 8000)
+        model_service_url = environ.get("MODEL_SERVICE_URL") or f"http://127.0.0.1:{model_port}"
+        gateway_url = environ.get("GATEWAY_URL") or f"http://127.0.0.1:{gateway_port}"
+        return cls(
+            model_service=ModelServiceProcess(
+                port=model_port, log_path=log("model-service"), isolated=False
+            ),
+            gateway=GatewayProcess(
+                None, model_service_url, port=gateway_port, log_path=log("gateway"), isolated=False
+            ),
+            ui=UIProcess(
+                gateway_url,
+                lang=None,
+                port=port("UI_PORT", 7860),
+                log_path=log("ui"),
+                isolated=False,
+            ),
+        )
+
+    def parts(self) -> dict[str, ServerProcess]:
+        return {"model": self.model_service, "gateway": self.gateway, "ui": self.ui}
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM takes the same way out as Ctrl-C, through the `finally` that stops every part."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def run(stack: LocalStack) -> int:
+    """Starts the three parts at once, waits for each, then watches them until Ctrl-C/SIGTERM
+    (exit 0) or until one exits on its own (the others are stopped, exit 1)."""
+    _stop_on_sigterm()
+    parts = list(stack.parts().values())
+    try:
+        for part in parts:
+            part.launch()
+            print(f"started {part.name} (pid {part.process.pid}, log {part.log_path})", flush=True)
+        for part in parts:
+            try:
+                part.wait_ready(READY_TIMEOUT_S)
+            except (RuntimeError, TimeoutError):
+                print(f"{part.name} did not come up at {part.url}; see {LOG_DIR}", file=sys.stderr)
+                return 1
+        print(
+            "\nMovie GPT is running (Ctrl-C stops everything):\n"
+            f"  UI             {stack.ui.url}/\n"
+            f"  gateway API    {stack.ui.env['GATEWAY_URL']}/docs\n"
+            f"  model service  {stack.gateway.env['MODEL_SERVICE_URL']}/  (POST /classify)\n",
+            flush=True,
+        )
+        while all(part.process.poll() is None for part in parts):
+            time.sleep(POLL_S)
+        print(f"a part exited on its own; stopping the others (logs in {LOG_DIR})", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        print("stopping...", flush=True)
+        for part in parts:
+            part.stop()
+        print("stopped", flush=True)
+
+
+def serve(part: ServerProcess) -> None:
+    """Runs one part in the foreground, in place of this process: its output to the terminal,
+    Ctrl-C straight to it."""
+    command = list(part.command())
+    os.chdir(REPO_ROOT)
+    os.execve(command[0], command, part.env)
