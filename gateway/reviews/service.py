@@ -36,7 +36,7 @@ def create_many(
     *, session: Session, new_reviews: Sequence[tuple[ReviewCreate, Claim]]
 ) -> list[Review | None]:
     """Store reviews as pending under their claims, in one transaction; None where the movie does
-    not exist. Concurrent requests' reviews arrive here together (gateway.group_commit)."""
+    not exist. Concurrent requests' reviews arrive here together (a group commit)."""
     existing = existing_movie_ids(session, {review_in.movie_id for review_in, _ in new_reviews})
     accepted = [
         (review_in, claim) for review_in, claim in new_reviews if review_in.movie_id in existing

@@ -40,7 +40,7 @@ async def create_review(
 ) -> Review:
     """Store the review and score it; `status` stays `pending` while the model service is away."""
     # The hot write path: no request-scoped session; the insert shares a transaction with those
-    # of concurrent requests, and so does storing the score (gateway.group_commit). The text goes
+    # of concurrent requests, and so does storing the score (gateway.coalescer). The text goes
     # to the model service while the review is being stored, so the two waits overlap; the score
     # is stored after the review, as always.
     claim = new_claim(scorer.lease_s)

@@ -9,7 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from gateway.group_commit import GroupCommit
+from gateway.coalescer import group_commit
 from gateway.reviews.models import Review
 from gateway.scoring import service as scoring_service
 from gateway.scoring.client import ModelServiceError, Prediction
@@ -47,7 +47,7 @@ class ReviewScorer:
         self.reject_delay_s = reject_delay_s
         # Scores of concurrent calls (a request's one review, a background batch) share a
         # transaction.
-        self._stores = GroupCommit(
+        self._stores = group_commit(
             self._store_groups,
             max_items=max_calls_per_transaction,
             max_in_flight=max_stores_in_flight,
