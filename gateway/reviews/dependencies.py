@@ -7,17 +7,11 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.coalescer import Coalescer, group_commit
+from gateway.coalescer import group_commit
 from gateway.database import SessionDep
 from gateway.reviews import service as review_service
 from gateway.reviews.models import Review
-from gateway.reviews.schemas import ReviewCreate
-from gateway.scoring.service import Claim
-
-NewReview = tuple[ReviewCreate, Claim]
-ReviewInserts = Coalescer[NewReview, Review | None]
-
-REVIEW_NOT_FOUND = "Review not found"
+from gateway.reviews.service import REVIEW_NOT_FOUND, NewReview, ReviewInserts
 
 
 def valid_review_id(review_id: int, session: SessionDep) -> Review:
