@@ -11,6 +11,7 @@ from gateway.reviews.models import Review
 from gateway.reviews.schemas import ReviewCreate, ReviewRead, ReviewUpdate
 from gateway.schemas import INVALID_INPUT, NOT_FOUND, UNREADABLE_BODY, Message
 from gateway.scoring.dependencies import ScorerDep
+from gateway.security import WriteAccess
 
 router = APIRouter(prefix="/reviews", tags=["reviews"], responses=INVALID_INPUT)
 
@@ -23,6 +24,7 @@ def list_reviews(session: SessionDep, skip: Skip = 0, limit: Limit = 10) -> list
 
 @router.post(
     "/",
+    dependencies=[WriteAccess],
     response_model=ReviewRead,
     status_code=status.HTTP_201_CREATED,
     responses={**NOT_FOUND, **UNREADABLE_BODY},
@@ -49,7 +51,12 @@ def read_review(review: ValidReview) -> Review:
     return review
 
 
-@router.patch("/{review_id}", response_model=ReviewRead, responses={**NOT_FOUND, **UNREADABLE_BODY})
+@router.patch(
+    "/{review_id}",
+    dependencies=[WriteAccess],
+    response_model=ReviewRead,
+    responses={**NOT_FOUND, **UNREADABLE_BODY},
+)
 async def update_review(
     review: ValidReview, review_in: ReviewUpdate, session: SessionDep, scorer: ScorerDep
 ) -> Review:
@@ -59,7 +66,9 @@ async def update_review(
     )
 
 
-@router.delete("/{review_id}", response_model=Message, responses=NOT_FOUND)
+@router.delete(
+    "/{review_id}", dependencies=[WriteAccess], response_model=Message, responses=NOT_FOUND
+)
 def delete_review(review: ValidReview, session: SessionDep) -> Message:
     review_service.delete_(session=session, review=review)
     return Message(message="Review deleted successfully")
