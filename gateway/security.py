@@ -33,7 +33,7 @@ def add_security(app: FastAPI, settings: Settings) -> None:
     )
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     if settings.gateway_cors_origins:
-        # Outermost: preflights never reach a route, and every answer, refusals included,
+        # Around the routes: preflights never reach one, and every answer, refusals included,
         # carries the CORS headers a page needs to read it.
         app.add_middleware(
             CORSMiddleware,
