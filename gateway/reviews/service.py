@@ -72,7 +72,7 @@ def create_many(
 def _insert_pending(
     session: Session, new_reviews: Sequence[tuple[ReviewCreate, Claim]]
 ) -> list[Review]:
-    """One multi-row INSERT ... RETURNING: the ORM's unit of work cost more than the insert."""
+    """One multi-row INSERT ... RETURNING: the ORM's unit of work costs more than the insert."""
     if not new_reviews:
         return []
     rows = [
