@@ -13,9 +13,8 @@ if __name__ == "__main__":
     # httpx logs every model call at INFO; failures reach the log through the scorer anyway.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # Load the app here rather than in uvicorn, then freeze: what it keeps for its whole life
-    # (modules, routes, the ORM's mappings) leaves the garbage collector's scans. Those scans
-    # stalled the event loop under load; frozen, the p99 at concurrency 32 fell from about 105
-    # to about 65 ms (docs/benchmarks/FINDINGS.md, section 4).
+    # (modules, routes, the ORM's mappings) leaves the garbage collector's scans, which stall the
+    # event loop under load and so lengthen the slowest requests.
     import gateway.main  # noqa: F401
 
     gc.freeze()

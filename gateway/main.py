@@ -5,6 +5,8 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+from prometheus_fastapi_instrumentator import Instrumentator
 from starlette.concurrency import run_in_threadpool
 
 from gateway.database import create_db_engine, create_session_factory
@@ -83,6 +85,10 @@ def create_app(app_settings: Settings = settings) -> FastAPI:
     add_exception_handlers(app)
     add_security(app, app_settings)
     app.add_middleware(ReadRetryMiddleware)
+    # Request counts and latencies per route at /metrics, a registry per app (tests make many);
+    # kept out of the OpenAPI, which documents the gateway's own API.
+    metrics = Instrumentator(registry=CollectorRegistry(), excluded_handlers=["/metrics"])
+    metrics.instrument(app).expose(app, include_in_schema=False)
     for router in (movies_router, reviews_router, ratings_router, health_router):
         app.include_router(router)
     return app

@@ -1,13 +1,13 @@
 """Bring the database schema to the newest Alembic revision; the gateway runs this at start."""
 
 import logging
-import time
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
 # Any constant shared by all gateway instances: the advisory lock that lets one of them migrate.
@@ -31,14 +31,17 @@ def upgrade_database(engine: Engine, *, wait_s: float) -> None:
 
 
 def _wait_for_database(engine: Engine, wait_s: float) -> None:
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            with engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-            return
-        except OperationalError as error:
-            if time.monotonic() >= deadline:
-                raise
-            logger.warning("database not answering yet, retrying: %s", error.orig)
-            time.sleep(1.0)
+    for attempt in Retrying(
+        retry=retry_if_exception_type(OperationalError),
+        stop=stop_after_delay(wait_s),
+        wait=wait_fixed(1.0),
+        before_sleep=_log_wait,
+        reraise=True,
+    ):
+        with attempt, engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+
+def _log_wait(retry_state: RetryCallState) -> None:
+    error = retry_state.outcome.exception() if retry_state.outcome else None
+    logger.warning("database not answering yet, retrying: %s", getattr(error, "orig", error))

@@ -1,9 +1,14 @@
 """One more try for idempotent reads that met an unavailable database."""
 
-import asyncio
 from typing import Any
 
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_fixed
+
 READS = frozenset({"GET", "HEAD"})
+
+
+class _HeldBack(Exception):
+    """The app answered 503 and nothing of the answer was sent: the read may run again."""
 
 
 class ReadRetryMiddleware:
@@ -24,13 +29,19 @@ class ReadRetryMiddleware:
         if scope["type"] != "http" or scope["method"] not in READS:
             await self.app(scope, receive, send)
             return
-        for attempt in range(1, self.attempts + 1):
-            if not await self._try(scope, receive, send, last=attempt == self.attempts):
-                return
-            await asyncio.sleep(self.pause_s)
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(_HeldBack),
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_fixed(self.pause_s),
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                last = attempt.retry_state.attempt_number >= self.attempts
+                await self._try(scope, receive, send, last=last)
 
-    async def _try(self, scope: Any, receive: Any, send: Any, *, last: bool) -> bool:
-        """Runs the app once; True when its answer was a 503 that was held back to retry."""
+    async def _try(self, scope: Any, receive: Any, send: Any, *, last: bool) -> None:
+        """Runs the app once; raises _HeldBack when its answer was a 503 held back to retry."""
         held = False
 
         async def send_unless_unavailable(message: dict) -> None:
@@ -41,4 +52,5 @@ class ReadRetryMiddleware:
                 await send(message)
 
         await self.app(scope, receive, send_unless_unavailable)
-        return held
+        if held:
+            raise _HeldBack

@@ -1,6 +1,6 @@
 """Who may write and how often (API keys, a per-client rate limit), how large a body may be, CORS.
 
-Reads stay open. A write (POST/PUT/PATCH/DELETE) is first counted against its client's rate
+Reads stay open. A write route (`WriteAccess`) first counts the request against its client's rate
 limit, so guessing keys is slowed down too, then needs a key once GATEWAY_API_KEYS is set.
 """
 
@@ -8,33 +8,33 @@ import hmac
 import math
 import time
 from collections.abc import Callable, Iterable
+from typing import Annotated
 
-from fastapi import FastAPI, HTTPException, Request, status
+from fastapi import FastAPI, HTTPException, Request, Security, status
 from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.settings import Settings
 
 API_KEY_HEADER = "X-API-Key"
-WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # Past this many clients, the buckets of those idle long enough to be full again are dropped.
 _MAX_TRACKED_CLIENTS = 10_000
 
 
 def add_security(app: FastAPI, settings: Settings) -> None:
-    """Guard writes with the API keys and the rate limit, bound bodies, answer CORS checks."""
+    """The write guard's keys and rate limit (`WriteAccess` applies them), body bounds, CORS."""
     rate = settings.gateway_write_rate_per_minute
     max_body_bytes = settings.gateway_max_body_bytes
-    app.add_middleware(
-        WriteGuard,
+    app.state.write_guard = WriteGuard(
         api_keys=ApiKeys(key.get_secret_value() for key in settings.gateway_api_keys),
         rate_limit=RateLimit(per_minute=rate, burst=settings.gateway_write_burst) if rate else None,
     )
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     if settings.gateway_cors_origins:
-        # Added last, so outermost: preflights never meet the guard, and its refusals carry the
-        # CORS headers a page needs to read them.
+        # Around the routes: preflights never reach one, and every answer, refusals included,
+        # carries the CORS headers a page needs to read it.
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(settings.gateway_cors_origins),
@@ -101,61 +101,59 @@ class RateLimit:
 
 
 class WriteGuard:
-    """ASGI middleware: 429 (with Retry-After) past a client's rate, 401 without a valid key."""
+    """429 (with Retry-After) past a client's rate, then 401 without a valid key."""
 
-    def __init__(self, app: ASGIApp, api_keys: ApiKeys, rate_limit: RateLimit | None) -> None:
-        self.app = app
+    def __init__(self, api_keys: ApiKeys, rate_limit: RateLimit | None) -> None:
         self.api_keys = api_keys
         self.rate_limit = rate_limit
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
-            await self.app(scope, receive, send)
-            return
-        key_index = self.api_keys.index_of(_presented_key(scope))
-        refusal = self._rate_refusal(scope, key_index) or self._key_refusal(key_index)
-        if refusal is not None:
-            await refusal(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+    def check(self, *, address: str, presented: bytes | None) -> None:
+        key_index = self.api_keys.index_of(presented)
+        self._check_rate(address, key_index)
+        if self.api_keys.required and key_index is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                detail=f"Writes need an API key: send it as `{API_KEY_HEADER}: <key>` "
+                "or `Authorization: Bearer <key>`",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
 
-    def _rate_refusal(self, scope: Scope, key_index: int | None) -> JSONResponse | None:
+    def _check_rate(self, address: str, key_index: int | None) -> None:
         if self.rate_limit is None:
-            return None
+            return
         # Clients with a key share its bucket wherever they connect from; others go by address.
-        address = scope["client"][0] if scope.get("client") else "unknown"
         client = f"key:{key_index}" if key_index is not None else f"address:{address}"
         wait_s = self.rate_limit.wait_s(client)
-        if not wait_s:
-            return None
-        retry_after = math.ceil(wait_s)
-        return JSONResponse(
-            {"detail": f"Too many writes from this client; retry in {retry_after} s"},
-            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
-            headers={"Retry-After": str(retry_after)},
-        )
-
-    def _key_refusal(self, key_index: int | None) -> JSONResponse | None:
-        if not self.api_keys.required or key_index is not None:
-            return None
-        return JSONResponse(
-            {
-                "detail": f"Writes need an API key: send it as `{API_KEY_HEADER}: <key>` "
-                "or `Authorization: Bearer <key>`"
-            },
-            status_code=status.HTTP_401_UNAUTHORIZED,
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        if wait_s:
+            retry_after = math.ceil(wait_s)
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                detail=f"Too many writes from this client; retry in {retry_after} s",
+                headers={"Retry-After": str(retry_after)},
+            )
 
 
-def _presented_key(scope: Scope) -> bytes | None:
-    headers = dict(scope["headers"])
-    if key := headers.get(API_KEY_HEADER.lower().encode()):
-        return key.strip()
-    scheme, _, credentials = headers.get(b"authorization", b"").partition(b" ")
-    if scheme.lower() == b"bearer" and credentials.strip():
-        return credentials.strip()
-    return None
+_api_key = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="A gateway API key.")
+_bearer = HTTPBearer(auto_error=False, description="A gateway API key as a bearer token.")
+
+
+async def require_write_access(
+    request: Request,
+    api_key: Annotated[str | None, Security(_api_key)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> None:
+    """The write guard, for every write route (async: no thread hand-off on the write path)."""
+    presented = api_key if api_key is not None else bearer.credentials if bearer else None
+    address = request.client.host if request.client else "unknown"
+    guard: WriteGuard = request.app.state.write_guard
+    guard.check(
+        address=address,
+        presented=presented.strip().encode("latin-1") if presented is not None else None,
+    )
+
+
+# Declared on each write route (`dependencies=[WriteAccess]`); reads stay open.
+WriteAccess = Security(require_write_access)
 
 
 class BodyLimit:

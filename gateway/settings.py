@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     # Review writes of concurrent requests share transactions: at most this many requests' writes
     # in one (their new reviews, or their scoring calls' scores: one review each, a background
     # batch more), and this many such transactions at once (each holds a pooled connection).
-    # One at a time makes larger groups: 1.4x the reviews per second of two (FINDINGS §4).
+    # One at a time makes larger groups, and larger groups are what the write path gains from.
     db_write_max_reviews: int = Field(default=64, ge=1, le=1024)
     db_write_max_in_flight: int = Field(default=1, ge=1)
 

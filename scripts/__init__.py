@@ -1,1 +1,1 @@
-"""Command-line tools: train, build, evaluate, register, rescore, benchmark, deploy."""
+"""Command-line tools: train, build, evaluate, register, benchmark, deploy."""

@@ -11,6 +11,7 @@ from gateway.movies.dependencies import ValidMovie
 from gateway.movies.models import Movie
 from gateway.movies.schemas import MovieCreate, MovieRead, MovieUpdate
 from gateway.schemas import INVALID_INPUT, NOT_FOUND, UNREADABLE_BODY, Message
+from gateway.security import WriteAccess
 
 router = APIRouter(prefix="/movies", tags=["movies"], responses=INVALID_INPUT)
 
@@ -29,7 +30,11 @@ def list_movies(
 
 
 @router.post(
-    "/", response_model=MovieRead, status_code=status.HTTP_201_CREATED, responses=UNREADABLE_BODY
+    "/",
+    dependencies=[WriteAccess],
+    response_model=MovieRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=UNREADABLE_BODY,
 )
 def create_movie(movie_in: MovieCreate, session: SessionDep) -> Movie:
     return movie_service.create(session=session, movie_in=movie_in)
@@ -40,13 +45,20 @@ def read_movie(movie: ValidMovie) -> Movie:
     return movie
 
 
-@router.patch("/{movie_id}", response_model=MovieRead, responses={**NOT_FOUND, **UNREADABLE_BODY})
+@router.patch(
+    "/{movie_id}",
+    dependencies=[WriteAccess],
+    response_model=MovieRead,
+    responses={**NOT_FOUND, **UNREADABLE_BODY},
+)
 def update_movie(movie: ValidMovie, movie_in: MovieUpdate, session: SessionDep) -> Movie:
     """Change the fields sent; the rest stay as they are."""
     return movie_service.update(session=session, movie=movie, movie_in=movie_in)
 
 
-@router.delete("/{movie_id}", response_model=Message, responses=NOT_FOUND)
+@router.delete(
+    "/{movie_id}", dependencies=[WriteAccess], response_model=Message, responses=NOT_FOUND
+)
 def delete_movie(movie: ValidMovie, session: SessionDep) -> Message:
     """Delete the movie and its reviews."""
     movie_service.delete_(session=session, movie=movie)

@@ -7,17 +7,11 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.coalescer import group_commit
 from gateway.database import SessionDep
-from gateway.group_commit import GroupCommit
 from gateway.reviews import service as review_service
 from gateway.reviews.models import Review
-from gateway.reviews.schemas import ReviewCreate
-from gateway.scoring.service import Claim
-
-NewReview = tuple[ReviewCreate, Claim]
-ReviewInserts = GroupCommit[NewReview, Review | None]
-
-REVIEW_NOT_FOUND = "Review not found"
+from gateway.reviews.service import REVIEW_NOT_FOUND, NewReview, ReviewInserts
 
 
 def valid_review_id(review_id: int, session: SessionDep) -> Review:
@@ -39,7 +33,7 @@ def review_inserts(
         with session_factory() as session:
             return review_service.create_many(session=session, new_reviews=new_reviews)
 
-    return GroupCommit(insert, max_items=max_reviews, max_in_flight=max_in_flight)
+    return group_commit(insert, max_items=max_reviews, max_in_flight=max_in_flight)
 
 
 async def get_review_inserts(request: Request) -> ReviewInserts:

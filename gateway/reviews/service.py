@@ -1,17 +1,31 @@
-"""Review queries and changes; a new or re-written review is stored pending, claimed for scoring."""
+"""Review queries and changes; a new or re-written review is stored pending, claimed for scoring,
+and scored at once where the model service answers."""
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
+from fastapi import HTTPException, status
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
+from gateway.coalescer import Coalescer
 from gateway.database import MAX_ID
+from gateway.movies.dependencies import MOVIE_NOT_FOUND
 from gateway.movies.models import Movie
 from gateway.reviews.models import Review, ReviewStatus
 from gateway.reviews.schemas import ReviewCreate, ReviewUpdate
-from gateway.scoring.service import Claim
+from gateway.scoring.client import Prediction
+from gateway.scoring.scorer import ReviewScorer
+from gateway.scoring.service import Claim, ClaimedReview, new_claim
+
+NewReview = tuple[ReviewCreate, Claim]
+# New reviews of concurrent requests, stored pending in shared transactions (`create_many`).
+ReviewInserts = Coalescer[NewReview, Review | None]
+
+REVIEW_NOT_FOUND = "Review not found"
 
 
 def get(*, session: Session, review_id: int) -> Review | None:
@@ -36,7 +50,7 @@ def create_many(
     *, session: Session, new_reviews: Sequence[tuple[ReviewCreate, Claim]]
 ) -> list[Review | None]:
     """Store reviews as pending under their claims, in one transaction; None where the movie does
-    not exist. Concurrent requests' reviews arrive here together (gateway.group_commit)."""
+    not exist. Concurrent requests' reviews arrive here together (a group commit)."""
     existing = existing_movie_ids(session, {review_in.movie_id for review_in, _ in new_reviews})
     accepted = [
         (review_in, claim) for review_in, claim in new_reviews if review_in.movie_id in existing
@@ -58,7 +72,7 @@ def create_many(
 def _insert_pending(
     session: Session, new_reviews: Sequence[tuple[ReviewCreate, Claim]]
 ) -> list[Review]:
-    """One multi-row INSERT ... RETURNING: the ORM's unit of work cost more than the insert."""
+    """One multi-row INSERT ... RETURNING: the ORM's unit of work costs more than the insert."""
     if not new_reviews:
         return []
     rows = [
@@ -107,3 +121,71 @@ def delete_(*, session: Session, review: Review) -> None:
     """Delete the review."""
     session.execute(delete(Review).where(Review.id == review.id))
     session.commit()
+
+
+async def create_and_score(
+    *, inserts: ReviewInserts, scorer: ReviewScorer, review_in: ReviewCreate
+) -> Review:
+    """Store the review and score it; it stays `pending` while the model service is away.
+
+    No request-scoped session: the insert shares a transaction with those of concurrent
+    requests, and so does storing the score. The text goes to the model service while the review
+    is being stored, so the two waits overlap; the score is stored after the review.
+    """
+    claim = new_claim(scorer.lease_s)
+    predicting = asyncio.create_task(scorer.classifier.classify([review_in.content]))
+    try:
+        review = await inserts.submit((review_in, claim))
+    except BaseException:
+        _drop(predicting)
+        raise
+    if review is None:
+        _drop(predicting)
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=MOVIE_NOT_FOUND)
+    return await _score(scorer, review, claim, predicting)
+
+
+async def update_and_score(
+    *, session: Session, scorer: ReviewScorer, review: Review, review_in: ReviewUpdate
+) -> Review:
+    """Change the fields sent; new content is scored again (or left `pending`, as on create)."""
+    claim = new_claim(scorer.lease_s)
+    rewritten = await run_in_threadpool(
+        update_, session=session, review=review, review_in=review_in, claim=claim
+    )
+    return await _score(scorer, review, claim) if rewritten else review
+
+
+def _drop(predicting: asyncio.Task[list[Prediction]]) -> None:
+    """Cancel a prediction nobody will store (its failure, if it failed, is not an error here)."""
+    predicting.cancel()
+    predicting.add_done_callback(lambda task: task.cancelled() or task.exception())
+
+
+async def _score(
+    scorer: ReviewScorer,
+    review: Review,
+    claim: Claim,
+    predicting: Awaitable[list[Prediction]] | None = None,
+) -> Review:
+    """The review with its score, or as stored (`pending`) when it could not be scored now."""
+    stored = await scorer.score_or_leave_pending(
+        [ClaimedReview(id=review.id, content=review.content, claim_token=claim.token)], predicting
+    )
+    if stored:
+        return stored[0]
+
+    def read_again() -> Review | None:
+        # Not scored: the model service is away, or the review changed or went meanwhile.
+        with scorer.session_factory() as session:
+            return session.get(Review, review.id)
+
+    try:
+        scored = await run_in_threadpool(read_again)
+    except SQLAlchemyError:
+        # The review is stored; answering with it as stored beats an error that invites a repost.
+        return review
+    if scored is None:
+        # Deleted by another request while it was being scored.
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=REVIEW_NOT_FOUND)
+    return scored

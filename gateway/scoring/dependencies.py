@@ -1,7 +1,7 @@
 """Request dependencies for the scorer and the model-service client the lifespan created.
 
 They are `async def` though they never wait: FastAPI runs a plain `def` dependency in its thread
-pool, a hand-off there and back on every request (docs/benchmarks/FINDINGS.md, section 4).
+pool, a hand-off there and back on every request.
 """
 
 from typing import Annotated

@@ -8,8 +8,9 @@ from typing import Protocol
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
-from gateway.group_commit import GroupCommit
+from gateway.coalescer import group_commit
 from gateway.reviews.models import Review
 from gateway.scoring import service as scoring_service
 from gateway.scoring.client import ModelServiceError, Prediction
@@ -47,7 +48,7 @@ class ReviewScorer:
         self.reject_delay_s = reject_delay_s
         # Scores of concurrent calls (a request's one review, a background batch) share a
         # transaction.
-        self._stores = GroupCommit(
+        self._stores = group_commit(
             self._store_groups,
             max_items=max_calls_per_transaction,
             max_in_flight=max_stores_in_flight,
@@ -139,27 +140,31 @@ async def run_background_scorer(
     scorer: ReviewScorer, *, batch_size: int, poll_interval_s: float, max_backoff_s: float
 ) -> None:
     """Claim and score pending reviews until cancelled; back off while the model service is down."""
-    backoff_s = 0.0
+    # The loop must outlive anything one round meets (the database restarting, above all): a
+    # failed round is tried again, each pause twice the last up to `max_backoff_s`.
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(Exception),
+        wait=wait_exponential(multiplier=_FIRST_BACKOFF_S, max=max_backoff_s),
+        before_sleep=_log_failed_round,
+    )
     while True:
-        try:
-            reviews = await run_in_threadpool(scorer.claim_pending, batch_size)
-            if reviews:
-                stored = await scorer.score(reviews)
-                logger.info("background scorer stored %d of %d", len(stored), len(reviews))
-        except ModelServiceError as error:
-            backoff_s = _longer(backoff_s, max_backoff_s)
-            logger.warning("model service unavailable (%s); next try in %.1f s", error, backoff_s)
-        except Exception:
-            # The loop must outlive anything one round meets (the database restarting, above all).
-            backoff_s = _longer(backoff_s, max_backoff_s)
-            logger.exception("background scorer round failed; next try in %.1f s", backoff_s)
-        else:
-            backoff_s = 0.0
-            # A full batch suggests more are waiting: go on at once.
-            await asyncio.sleep(0 if len(reviews) == batch_size else poll_interval_s)
-            continue
-        await asyncio.sleep(backoff_s)
+        reviews = await retrying(_score_pending_round, scorer, batch_size)
+        # A full batch suggests more are waiting: go on at once.
+        await asyncio.sleep(0 if len(reviews) == batch_size else poll_interval_s)
 
 
-def _longer(backoff_s: float, max_backoff_s: float) -> float:
-    return min(max_backoff_s, max(_FIRST_BACKOFF_S, backoff_s * 2))
+async def _score_pending_round(scorer: ReviewScorer, batch_size: int) -> list[ClaimedReview]:
+    reviews = await run_in_threadpool(scorer.claim_pending, batch_size)
+    if reviews:
+        stored = await scorer.score(reviews)
+        logger.info("background scorer stored %d of %d", len(stored), len(reviews))
+    return reviews
+
+
+def _log_failed_round(retry_state: RetryCallState) -> None:
+    error = retry_state.outcome.exception() if retry_state.outcome else None
+    pause_s = retry_state.upcoming_sleep
+    if isinstance(error, ModelServiceError):
+        logger.warning("model service unavailable (%s); next try in %.1f s", error, pause_s)
+    else:
+        logger.error("background scorer round failed; next try in %.1f s", pause_s, exc_info=error)

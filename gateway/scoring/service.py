@@ -168,8 +168,8 @@ def _score_parameters(scored: list[ScoredReview], scored_at: datetime) -> dict[s
 def _store_statement(count: int) -> ReturningUpdate[tuple[Review]]:
     """One UPDATE storing the scores of `count` reviews, each only where its claim still stands.
 
-    A statement per review cost the gateway more than the rest of its write path under load
-    (docs/benchmarks/FINDINGS.md, section 4). The scores travel as a table of bound parameters
+    One statement for the whole group, since per-statement work is what the write path spends
+    most on under load. The scores travel as a table of bound parameters
     named per row, so SQLAlchemy compiles the statement once per group size and then takes it
     from its cache; a VALUES list with data would be compiled on every call.
     """

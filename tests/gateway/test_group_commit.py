@@ -11,7 +11,7 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from gateway.group_commit import GroupCommit
+from gateway.coalescer import Coalescer, group_commit
 from gateway.movies.models import Movie
 from gateway.reviews import service as review_service
 from gateway.reviews.models import Review, ReviewStatus
@@ -44,7 +44,7 @@ async def until(condition) -> None:
     raise AssertionError("condition never held")
 
 
-async def first_write_running(group: GroupCommit, write: StandInWrite) -> asyncio.Task:
+async def first_write_running(group: Coalescer, write: StandInWrite) -> asyncio.Task:
     """Submit "a" and wait until its write runs (held until `write.release` is set)."""
     first = asyncio.create_task(group.submit("a"))
     await until(lambda: write.groups)
@@ -54,7 +54,7 @@ async def first_write_running(group: GroupCommit, write: StandInWrite) -> asynci
 def test_items_submitted_while_a_write_runs_share_the_next_write():
     async def scenario():
         write = StandInWrite()
-        group = GroupCommit(write, max_items=64, max_in_flight=1)
+        group = group_commit(write, max_items=64, max_in_flight=1)
         first = await first_write_running(group, write)
         later = [asyncio.create_task(group.submit(item)) for item in "bcd"]
         await asyncio.sleep(0.05)
@@ -72,7 +72,7 @@ def test_items_submitted_in_the_same_turn_share_a_write_while_a_slot_is_free():
     async def scenario():
         write = StandInWrite()
         write.release.set()
-        group = GroupCommit(write, max_items=64, max_in_flight=2)
+        group = group_commit(write, max_items=64, max_in_flight=2)
         results = await asyncio.gather(*(group.submit(item) for item in "abc"))
         return write.groups, results
 
@@ -85,7 +85,7 @@ def test_items_submitted_in_the_same_turn_share_a_write_while_a_slot_is_free():
 def test_a_write_holds_at_most_max_items_and_writes_in_flight_are_capped():
     async def scenario():
         write = StandInWrite()
-        group = GroupCommit(write, max_items=2, max_in_flight=2)
+        group = group_commit(write, max_items=2, max_in_flight=2)
         tasks = [asyncio.create_task(group.submit(item)) for item in "abcde"]
         await until(lambda: len(write.groups) == 2)
         await asyncio.sleep(0.05)
@@ -104,7 +104,7 @@ def test_a_write_holds_at_most_max_items_and_writes_in_flight_are_capped():
 def test_a_failed_write_fails_its_callers_and_the_next_write_goes_on():
     async def scenario():
         write = StandInWrite(fail=True)
-        group = GroupCommit(write, max_items=64, max_in_flight=1)
+        group = group_commit(write, max_items=64, max_in_flight=1)
         first = await first_write_running(group, write)
         second = asyncio.create_task(group.submit("b"))
         write.release.set()
@@ -121,7 +121,7 @@ def test_a_failed_write_fails_its_callers_and_the_next_write_goes_on():
 def test_a_caller_who_went_away_before_its_write_is_not_written():
     async def scenario():
         write = StandInWrite()
-        group = GroupCommit(write, max_items=64, max_in_flight=1)
+        group = group_commit(write, max_items=64, max_in_flight=1)
         first = await first_write_running(group, write)
         gone, kept = (asyncio.create_task(group.submit(item)) for item in "bc")
         await asyncio.sleep(0.01)

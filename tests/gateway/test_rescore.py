@@ -1,4 +1,4 @@
-"""scripts/rescore.py on PostgreSQL with a real model service: outdated reviews, only they."""
+"""`python -m gateway.rescore` on PostgreSQL with a real model service: outdated reviews only."""
 
 import json
 import os
@@ -70,7 +70,7 @@ def seed(database_url: str, served_model: str) -> dict[str, list[int]]:
 def run_rescore(database_url: str, model_service_url: str, *args: str) -> dict:
     env = {**os.environ, "DATABASE_URL": database_url, "MODEL_SERVICE_URL": model_service_url}
     done = subprocess.run(
-        [sys.executable, "-m", "scripts.rescore", *args],
+        [sys.executable, "-m", "gateway.rescore", *args],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,

@@ -1,6 +1,6 @@
 """Rescore the reviews that a model other than the one now served scored: the roll-out path.
 
-    python -m scripts.rescore [--batch-size 64] [--limit N] [--dry-run] [--output rescore.json]
+    python -m gateway.rescore [--batch-size 64] [--limit N] [--dry-run] [--output rescore.json]
 Reads DATABASE_URL, MODEL_SERVICE_URL and MODEL_SERVICE_TOKEN as the gateway does. Reviews are
 claimed in batches as the gateway's background scorer claims them, so it can run beside live
 gateways; an interrupted run resumes where it stopped, since only outdated reviews are picked up.
