@@ -17,11 +17,11 @@ from gateway.movies.views import router as movies_router
 from gateway.ratings.views import router as ratings_router
 from gateway.read_retry import ReadRetryMiddleware
 from gateway.reviews.dependencies import review_inserts
+from gateway.reviews.scorer import ReviewScorer, run_background_scorer
 from gateway.reviews.views import router as reviews_router
 from gateway.schemas import DATABASE_UNAVAILABLE
 from gateway.scoring.batcher import ClassifyBatcher
 from gateway.scoring.client import ModelServiceClient
-from gateway.scoring.scorer import ReviewScorer, run_background_scorer
 from gateway.security import add_security
 from gateway.settings import Settings, settings
 

@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
 from gateway.database import create_db_engine, create_session_factory
+from gateway.reviews import claims
 from gateway.reviews.models import Review, ReviewStatus
-from gateway.scoring import service as scoring_service
+from gateway.reviews.scorer import ReviewScorer
 from gateway.scoring.client import ModelServiceClient, ModelServiceError
-from gateway.scoring.scorer import ReviewScorer
 from gateway.settings import settings
 
 log = logging.getLogger("rescore")
@@ -65,7 +65,7 @@ async def rescore(
     with tqdm(total=wanted, unit="review", desc="rescoring") as progress:
         while claimed_count < wanted:
             with session_factory() as session:
-                batch = scoring_service.claim_outdated(
+                batch = claims.claim_outdated(
                     session=session,
                     served_model=served_model,
                     after_id=after_id,

@@ -1,5 +1,9 @@
-"""`ValidReview`: the review named in the path, or a 404 for every route that takes one; and
-`ReviewInsertsDep`, the group commit that stores new reviews."""
+"""`ValidReview`: the review named in the path, or a 404 for every route that takes one;
+`ReviewInsertsDep`, the group commit that stores new reviews; `ScorerDep`, the review scorer.
+
+The app-state dependencies are `async def` though they never wait: FastAPI runs a plain `def`
+dependency in its thread pool, a hand-off there and back on every request.
+"""
 
 from collections.abc import Sequence
 from typing import Annotated
@@ -11,6 +15,7 @@ from gateway.coalescer import group_commit
 from gateway.database import SessionDep
 from gateway.reviews import service as review_service
 from gateway.reviews.models import Review
+from gateway.reviews.scorer import ReviewScorer
 from gateway.reviews.service import REVIEW_NOT_FOUND, NewReview, ReviewInserts
 
 
@@ -37,8 +42,12 @@ def review_inserts(
 
 
 async def get_review_inserts(request: Request) -> ReviewInserts:
-    # async, as gateway.scoring.dependencies explains: no thread hand-off on the write path
     return request.app.state.review_inserts
 
 
+async def get_scorer(request: Request) -> ReviewScorer:
+    return request.app.state.scorer
+
+
 ReviewInsertsDep = Annotated[ReviewInserts, Depends(get_review_inserts)]
+ScorerDep = Annotated[ReviewScorer, Depends(get_scorer)]

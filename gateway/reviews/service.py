@@ -15,11 +15,11 @@ from gateway.coalescer import Coalescer
 from gateway.database import MAX_ID
 from gateway.movies.dependencies import MOVIE_NOT_FOUND
 from gateway.movies.models import Movie
+from gateway.reviews.claims import Claim, ClaimedReview, new_claim
 from gateway.reviews.models import Review, ReviewStatus
 from gateway.reviews.schemas import ReviewCreate, ReviewUpdate
+from gateway.reviews.scorer import ReviewScorer
 from gateway.scoring.client import Prediction
-from gateway.scoring.scorer import ReviewScorer
-from gateway.scoring.service import Claim, ClaimedReview, new_claim
 
 NewReview = tuple[ReviewCreate, Claim]
 # New reviews of concurrent requests, stored pending in shared transactions (`create_many`).

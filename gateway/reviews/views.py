@@ -6,11 +6,10 @@ from gateway.database import SessionDep
 from gateway.fields import Limit, Skip
 from gateway.movies.dependencies import ValidMovie
 from gateway.reviews import service as review_service
-from gateway.reviews.dependencies import ReviewInsertsDep, ValidReview
+from gateway.reviews.dependencies import ReviewInsertsDep, ScorerDep, ValidReview
 from gateway.reviews.models import Review
 from gateway.reviews.schemas import ReviewCreate, ReviewRead, ReviewUpdate
 from gateway.schemas import INVALID_INPUT, NOT_FOUND, UNREADABLE_BODY, Message
-from gateway.scoring.dependencies import ScorerDep
 from gateway.security import WriteAccess
 
 router = APIRouter(prefix="/reviews", tags=["reviews"], responses=INVALID_INPUT)

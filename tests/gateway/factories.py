@@ -1,10 +1,10 @@
 """Rows and predictions for the gateway's database-level tests."""
 
 from gateway.movies.models import Movie
+from gateway.reviews import claims as scoring
+from gateway.reviews.claims import ClaimedReview
 from gateway.reviews.models import Review
-from gateway.scoring import service as scoring
 from gateway.scoring.client import Prediction
-from gateway.scoring.service import ClaimedReview
 
 LEASE_S = 60.0
 

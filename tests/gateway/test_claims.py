@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from gateway.reviews import claims as scoring
 from gateway.reviews import service as review_service
 from gateway.reviews.models import Review
 from gateway.reviews.schemas import ReviewUpdate
-from gateway.scoring import service as scoring
 from gateway.scoring.client import Prediction
 from tests.gateway.factories import LEASE_S, add_pending, claim, predict
 

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from gateway.coalescer import Coalescer, group_commit
 from gateway.movies.models import Movie
 from gateway.reviews import service as review_service
+from gateway.reviews.claims import Claim, new_claim
 from gateway.reviews.models import Review, ReviewStatus
 from gateway.reviews.schemas import ReviewCreate
-from gateway.scoring.service import Claim, new_claim
 from tests.gateway.factories import LEASE_S
 
 

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import event, select
 
 from gateway.reviews.models import Review
+from gateway.reviews.scorer import ReviewScorer, run_background_scorer
 from gateway.scoring.client import ModelServiceError, Prediction
-from gateway.scoring.scorer import ReviewScorer, run_background_scorer
 from tests.gateway.factories import add_pending, claim, predict
 
 

@@ -11,10 +11,10 @@ from starlette.concurrency import run_in_threadpool
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from gateway.coalescer import group_commit
+from gateway.reviews import claims
+from gateway.reviews.claims import ClaimedReview
 from gateway.reviews.models import Review
-from gateway.scoring import service as scoring_service
 from gateway.scoring.client import ModelServiceError, Prediction
-from gateway.scoring.service import ClaimedReview
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class ReviewScorer:
     def _store_groups(self, groups: Sequence[Scored]) -> list[list[Review]]:
         """Store the scores of several calls in one transaction; each call's reviews stored."""
         with self.session_factory() as session:
-            stored = scoring_service.store_predictions(
+            stored = claims.store_predictions(
                 session=session,
                 reviews=[review for reviews, _ in groups for review in reviews],
                 predictions=[prediction for _, predictions in groups for prediction in predictions],
@@ -125,15 +125,13 @@ class ReviewScorer:
     async def _release(self, reviews: Sequence[ClaimedReview], retry_after_s: float = 0.0) -> None:
         def release() -> None:
             with self.session_factory() as session:
-                scoring_service.release(
-                    session=session, reviews=reviews, retry_after_s=retry_after_s
-                )
+                claims.release(session=session, reviews=reviews, retry_after_s=retry_after_s)
 
         await run_in_threadpool(release)
 
     def claim_pending(self, limit: int) -> list[ClaimedReview]:
         with self.session_factory() as session:
-            return scoring_service.claim_pending(session=session, limit=limit, lease_s=self.lease_s)
+            return claims.claim_pending(session=session, limit=limit, lease_s=self.lease_s)
 
 
 async def run_background_scorer(
