@@ -42,7 +42,7 @@ test: setup lint
 
 # Register the committed default bundle into the local model store when the store lacks it.
 register-default: $(STAMP)
-	$(PY) -m scripts.register_bundle models/korean-sentiment --if-missing
+	$(PY) -m training register models/korean-sentiment --if-missing
 
 serve-model: setup register-default
 	$(VENV)/bin/bentoml serve model_service.service:SentimentService --port $(MODEL_SERVICE_PORT)
