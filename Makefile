@@ -42,7 +42,7 @@ test: setup lint
 
 # Register the committed default bundle into the local model store when the store lacks it.
 register-default: $(STAMP)
-	$(PY) -m scripts.register_bundle models/korean-sentiment --if-missing
+	$(PY) -m training register models/korean-sentiment --if-missing
 
 # Each part alone in the foreground, started as `make run` starts it (stack/parts.py).
 serve-model: setup register-default

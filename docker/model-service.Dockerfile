@@ -19,10 +19,11 @@ RUN pip install "pip==26.3" && pip install -c constraints.txt --group model
 FROM deps AS store
 ENV BENTOML_HOME=/opt/bentoml BENTOML_DO_NOT_TRACK=true
 COPY model_service/ model_service/
-COPY scripts/__init__.py scripts/register_bundle.py scripts/
+COPY training/__init__.py training/options.py training/data.py training/register.py training/
 ARG MODEL_BUNDLE=models/korean-sentiment
 COPY ${MODEL_BUNDLE}/ /bundle/
-RUN python -m scripts.register_bundle /bundle
+# The registration function itself: the command line's parser (transformers) is not in this image.
+RUN python -c "import sys; from training.register import register_bundle; register_bundle(sys.argv[1])" /bundle
 
 FROM ${PYTHON_IMAGE}
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \

@@ -40,8 +40,8 @@ def postgres_url(postgres: ThrowawayPostgres) -> str:
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A Hugging Face checkpoint dir: tiny BertForSequenceClassification (negative/neutral/positive)
-    with its WordPiece tokenizer, fitted for a few steps on scripts.tiny_model.SAMPLE_REVIEWS."""
-    from scripts.tiny_model import build_tiny_checkpoint
+    with its WordPiece tokenizer, fitted for a few steps on training.tiny.SAMPLE_REVIEWS."""
+    from training.tiny import build_tiny_checkpoint
 
     return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny-checkpoint"))
 
@@ -49,7 +49,7 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_reviews(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A gzip'd review TSV (the project's columns) of the sample reviews, used as dev data."""
-    from scripts.tiny_model import write_sample_reviews
+    from training.tiny import write_sample_reviews
 
     return write_sample_reviews(tmp_path_factory.mktemp("tiny-data") / "dev.tsv.gz", copies=2)
 
@@ -58,9 +58,9 @@ def tiny_reviews(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_bundle(
     tiny_checkpoint: Path, tiny_reviews: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
-    """tiny_checkpoint through scripts.build_model (export → quantize → gate → bundle dir);
+    """tiny_checkpoint through training.build (export → quantize → gate → bundle dir);
     not registered. Its card names it korean-sentiment:<version>."""
-    from scripts.build_model import BuildOptions, build
+    from training.build import BuildOptions, build
 
     out = tmp_path_factory.mktemp("tiny-bundle") / "korean-sentiment"
     options = BuildOptions(
@@ -72,11 +72,11 @@ def tiny_bundle(
 
 @pytest.fixture(scope="session")
 def tiny_bentoml_home(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A BENTOML_HOME whose model store holds tiny_bundle, registered by scripts.register_bundle."""
+    """A BENTOML_HOME whose model store holds tiny_bundle, registered by `training register`."""
     home = tmp_path_factory.mktemp("bentoml-home")
     env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
     registered = subprocess.run(
-        [sys.executable, "-m", "scripts.register_bundle", str(tiny_bundle)],
+        [sys.executable, "-m", "training", "register", str(tiny_bundle)],
         cwd=Path(__file__).resolve().parents[1],
         env=env,
         capture_output=True,

@@ -36,7 +36,10 @@ from model_service.inference import SentimentModel, available_cores, read_card
 from scripts.bench.baseline_app import BaselineServer
 from scripts.bench.load import run_wrk, write_bodies
 from scripts.bench.report import evaluate_targets, plot_charts, render_readme
-from scripts.build_model import (
+from stack.parts import GatewayProcess, ModelServiceProcess
+from stack.postgres import ThrowawayPostgres
+from stack.process import REPO_ROOT
+from training.build import (
     cpu_flags,
     export_fp32,
     fp32_twin,
@@ -44,12 +47,9 @@ from scripts.build_model import (
     repo_relative,
     single_text_latency,
 )
-from scripts.evaluate import evaluate
-from scripts.ngram_head import NgramHead
-from scripts.reviews_data import DEFAULT_DATA_DIR, read_reviews
-from stack.parts import GatewayProcess, ModelServiceProcess
-from stack.postgres import ThrowawayPostgres
-from stack.process import REPO_ROOT
+from training.data import DEFAULT_DATA_DIR, read_reviews
+from training.evaluate import evaluate
+from training.ngram_head import NgramHead
 
 log = logging.getLogger("bench")
 
@@ -250,7 +250,7 @@ def register_bundle_in(home: Path, bundle: Path) -> str:
     """Register `bundle` in a fresh model store at `home` (the served copy); returns its tag."""
     env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
     done = subprocess.run(
-        [sys.executable, "-m", "scripts.register_bundle", str(bundle)],
+        [sys.executable, "-m", "training", "register", str(bundle)],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     if done.returncode != 0:

@@ -90,7 +90,7 @@ def test_model_image_serves_its_baked_bundle_under_the_default_tag(
     """The image's build registers its bundle into an empty store; its CMD then serves it."""
     store = tmp_path / "bentoml"
     registered = subprocess.run(
-        [sys.executable, "-m", "scripts.register_bundle", str(tiny_bundle)],
+        [sys.executable, "-m", "training", "register", str(tiny_bundle)],
         cwd=REPO_ROOT, env=bentoml_env(store), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert registered.returncode == 0, registered.stderr

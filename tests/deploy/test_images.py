@@ -107,7 +107,7 @@ def test_model_image_bakes_the_default_bundle_into_its_store() -> None:
     steps = instructions(dockerfile("model-service"))
     args = {s.words()[0].split("=")[0]: s.words()[0] for s in steps if s.keyword == "ARG"}
     assert args["MODEL_BUNDLE"] == "MODEL_BUNDLE=models/korean-sentiment"
-    assert any("scripts.register_bundle" in s.arguments for s in steps if s.keyword == "RUN")
+    assert any("training.register" in s.arguments for s in steps if s.keyword == "RUN")
     final = final_stage(dockerfile("model-service"))
     env = " ".join(s.arguments for s in final if s.keyword == "ENV")
     (store,) = re.findall(r"BENTOML_HOME=(\S+)", env)
@@ -132,7 +132,7 @@ NEEDED = [
     "gateway/alembic.ini",
     "gateway/migrations/env.py",
     "ui/style.css",
-    "scripts/register_bundle.py",
+    "training/register.py",
     "models/korean-sentiment/model.onnx",
     "models/korean-sentiment/card.json",
 ]

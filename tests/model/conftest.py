@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.tiny_model import write_sample_reviews
+from training.tiny import write_sample_reviews
 
 
 @pytest.fixture(scope="module")

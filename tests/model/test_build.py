@@ -13,11 +13,12 @@ import pytest
 from onnx import numpy_helper
 
 from model_service.inference import SentimentModel, decide
-from scripts import build_model
-from scripts.build_model import BuildOptions, BuildRefused, build, choose_preset, cpu_flags
-from scripts.evaluate import gold_labels, score
-from scripts.reviews_data import read_reviews
-from scripts.tiny_model import build_tiny_checkpoint
+from training import build as build_model
+from training.build import BuildOptions, BuildRefused, build, choose_preset, cpu_flags
+from training.cli import main as training_main
+from training.data import gold_labels, read_reviews
+from training.evaluate import score
+from training.tiny import build_tiny_checkpoint
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -210,9 +211,9 @@ def test_generic_labels_without_labels_flag_are_refused(tiny_reviews, tmp_path, 
     checkpoint = build_tiny_checkpoint(
         tmp_path / "generic", ["negative", "positive"], generic_labels=True, train_steps=1
     )
-    with caplog.at_level(logging.ERROR, logger="build_model"):
-        code = build_model.main(
-            ["--source", str(checkpoint), "--dev", str(tiny_reviews), "--no-register"]
+    with caplog.at_level(logging.ERROR, logger="training.build"):
+        code = training_main(
+            ["build", "--source", str(checkpoint), "--dev", str(tiny_reviews), "--no-register"]
         )
     assert code == 2
     assert "LABEL_0, LABEL_1" in caplog.text and "--labels negative,positive" in caplog.text
@@ -220,9 +221,16 @@ def test_generic_labels_without_labels_flag_are_refused(tiny_reviews, tmp_path, 
 
 
 def test_a_source_that_cannot_be_loaded_is_refused(tiny_reviews, tmp_path, caplog):
-    with caplog.at_level(logging.ERROR, logger="build_model"):
-        code = build_model.main(
-            ["--source", str(tmp_path / "missing"), "--dev", str(tiny_reviews), "--no-register"]
+    with caplog.at_level(logging.ERROR, logger="training.build"):
+        code = training_main(
+            [
+                "build",
+                "--source",
+                str(tmp_path / "missing"),
+                "--dev",
+                str(tiny_reviews),
+                "--no-register",
+            ]
         )
     assert code == 2
     assert "cannot load" in caplog.text and "missing" in caplog.text
@@ -235,9 +243,9 @@ def test_a_checkpoint_without_its_tokenizer_is_refused(
     model_only.mkdir()
     for name in ("config.json", "model.safetensors"):
         (model_only / name).write_bytes((tiny_checkpoint / name).read_bytes())
-    with caplog.at_level(logging.ERROR, logger="build_model"):
-        code = build_model.main(
-            ["--source", str(model_only), "--dev", str(tiny_reviews), "--no-register"]
+    with caplog.at_level(logging.ERROR, logger="training.build"):
+        code = training_main(
+            ["build", "--source", str(model_only), "--dev", str(tiny_reviews), "--no-register"]
         )
     assert code == 2
     assert "no tokenizer.json" in caplog.text and "--tokenizer" in caplog.text
@@ -309,7 +317,7 @@ def test_register_then_evaluate_by_store_tag(
     tiny_bentoml_home, tiny_model_tag, tiny_bundle, tiny_reviews
 ):
     again = run_script(
-        "scripts.register_bundle", str(tiny_bundle), "--if-missing", bentoml_home=tiny_bentoml_home
+        "training", "register", str(tiny_bundle), "--if-missing", bentoml_home=tiny_bentoml_home
     )
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout) | {"path": None} == {
@@ -317,15 +325,14 @@ def test_register_then_evaluate_by_store_tag(
         "path": None,
         "registered": False,
     }
-    refused = run_script(
-        "scripts.register_bundle", str(tiny_bundle), bentoml_home=tiny_bentoml_home
-    )
+    refused = run_script("training", "register", str(tiny_bundle), bentoml_home=tiny_bentoml_home)
     assert refused.returncode == 1 and "never overwritten" in refused.stderr
     stored = tiny_bentoml_home / "models" / tiny_model_tag.replace(":", "/")
     assert (stored / "model.onnx").read_bytes() == (tiny_bundle / "model.onnx").read_bytes()
 
     evaluated = run_script(
-        "scripts.evaluate",
+        "training",
+        "evaluate",
         "--model",
         "korean-sentiment:latest",
         "--model",
@@ -353,7 +360,8 @@ def test_register_then_evaluate_by_store_tag(
     )
 
     unknown = run_script(
-        "scripts.evaluate",
+        "training",
+        "evaluate",
         "--model",
         "korean-sentiment:nosuchversion",
         "--data",

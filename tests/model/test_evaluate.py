@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scripts.evaluate import Scored, compare, sentiment_metrics
+from training.evaluate import Scored, compare
+from training.metrics import sentiment_metrics
 
 NEG, NEU, POS = 0, 1, 2
 

@@ -19,7 +19,7 @@ from model_service.inference import (
     session_options,
     sub_batches,
 )
-from scripts.tiny_model import SAMPLE_REVIEWS
+from training.tiny import SAMPLE_REVIEWS
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_predictions_come_back_in_input_order(model):
 @pytest.fixture(scope="module")
 def fp32_model(tiny_bundle, tiny_checkpoint, tmp_path_factory) -> SentimentModel:
     """The tiny bundle with its INT8 model swapped for the FP32 export of the same checkpoint."""
-    from scripts.build_model import export_fp32
+    from training.build import export_fp32
 
     bundle = tmp_path_factory.mktemp("fp32") / "bundle"
     shutil.copytree(tiny_bundle, bundle)

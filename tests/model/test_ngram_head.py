@@ -10,8 +10,8 @@ import onnxruntime as ort
 import pytest
 
 from model_service.inference import SentimentModel, session_options
-from scripts.build_model import BuildOptions, BuildRefused, build
-from scripts.ngram_head import (
+from training.build import BuildOptions, BuildRefused, build
+from training.ngram_head import (
     NgramHead,
     append_to_graph,
     gram_ids,
@@ -20,7 +20,7 @@ from scripts.ngram_head import (
     train,
     tune_mix,
 )
-from scripts.tiny_model import SAMPLE_REVIEWS
+from training.tiny import SAMPLE_REVIEWS
 
 LABELS = ["negative", "neutral", "positive"]
 TEXTS = [text for text, _ in SAMPLE_REVIEWS[::5]] + ["좋아", "최악 최악 최악 최악"]
@@ -176,7 +176,7 @@ def test_a_head_trained_for_other_settings_is_refused(
 def test_the_mix_is_tuned_for_macro_f1_without_losing_binary_accuracy():
     """Two models that err independently: mixing them beats the transformer alone on macro-F1,
     and the chosen mix keeps the binary accuracy at least the transformer's."""
-    from scripts.train_baseline import sentiment_metrics
+    from training.metrics import headline_metrics as sentiment_metrics
 
     rng = np.random.default_rng(2)
     labels = rng.integers(0, 3, size=3000)

@@ -7,9 +7,9 @@ import pytest
 import torch
 from transformers import BertForSequenceClassification, PreTrainedTokenizerFast
 
-from scripts.soup_models import SoupRefused, average, make_soup
-from scripts.train_baseline import encode_split
 from tests.model.test_train import train
+from training.data import encode_split
+from training.soup import SoupRefused, average, make_soup
 
 NEUTRAL = 1
 

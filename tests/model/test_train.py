@@ -7,12 +7,9 @@ from pathlib import Path
 
 import torch
 
-from scripts.train_baseline import (
-    SPECIAL_TOKENS,
-    TrainSettings,
-    averaged_classifier,
-    mask_tokens,
-)
+from training.options import TrainSettings
+from training.tokenizer import SPECIAL_TOKENS
+from training.train import averaged_classifier, mask_tokens
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--vocab-size", "300", "--hidden", "16", "--layers", "1", "--heads", "2",
@@ -21,7 +18,7 @@ TINY = ["--vocab-size", "300", "--hidden", "16", "--layers", "1", "--heads", "2"
 
 
 def train(data_dir: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "scripts.train_baseline", "--data-dir", str(data_dir),
+    command = [sys.executable, "-m", "training", "train", "--data-dir", str(data_dir),
                "--out", str(out), *TINY, *extra]  # fmt: skip
     done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -84,7 +81,7 @@ def test_more_pre_training_epochs_on_resume_go_on_and_restart_fine_tuning(
     assert "pre-training goes on from 2.0 to 4.0 epochs" in longer.stderr
     assert f"pretrain: resumed at step {first['steps']}" in longer.stderr
     # The fine-tuning state of the shorter pre-training was dropped, not resumed.
-    assert "train_baseline train: resumed" not in longer.stderr
+    assert "training.train train: resumed" not in longer.stderr
     record = json.loads((out / "pretrained" / "pretraining.json").read_text())
     assert record["epochs"] == 4.0 and record["steps"] == 2 * first["steps"]
     report = json.loads((out / "checkpoint" / "training.json").read_text())

@@ -14,9 +14,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from model_service.inference import SentimentModel
 from scripts.bench.load import run_wrk, write_bodies
-from scripts.tiny_model import SAMPLE_REVIEWS
 from stack.parts import ModelServiceProcess
 from tests.model_service.bad_inputs import BAD_INPUTS, BadInput
+from training.tiny import SAMPLE_REVIEWS
 
 pytestmark = pytest.mark.integration
 

@@ -4,16 +4,15 @@ Runs fine-tuned from the same encoder with different schedules end in one basin 
 the mean of their weights tends to score higher than each of them, at the cost of one model: the
 served graph, its size and its latency do not change. The soup is kept only if it beats every
 ingredient on dev; its logit offsets are re-tuned on dev and folded into the classifier bias, as
-`scripts/train_baseline.py` does for a single run. The result is a checkpoint directory that
-`scripts/build_model.py` exports.
+`python -m training train` does for a single run. The result is a checkpoint directory that
+`python -m training build` exports.
 
-    python -m scripts.soup_models --checkpoint checkpoints/a/checkpoint \\
+    python -m training soup --checkpoint checkpoints/a/checkpoint \\
         --checkpoint checkpoints/b/checkpoint --out checkpoints/soup
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
@@ -21,19 +20,12 @@ from pathlib import Path
 import torch
 from transformers import BertForSequenceClassification, PreTrainedTokenizerFast
 
-from scripts.reviews_data import DEFAULT_DATA_DIR
-from scripts.train_baseline import (
-    EncodedSplit,
-    _wrap,
-    encode_split,
-    mean_classifier,
-    predict_log_probs,
-    score,
-    sentiment_metrics,
-    tune_logit_offsets,
-)
+from training.data import EncodedSplit, encode_split
+from training.metrics import headline_metrics, score, tune_logit_offsets
+from training.options import SoupOptions
+from training.train import as_review_classifier, mean_classifier, predict_log_probs
 
-log = logging.getLogger("soup_models")
+log = logging.getLogger(__name__)
 
 
 class SoupRefused(RuntimeError):
@@ -59,7 +51,7 @@ def average(models: list[BertForSequenceClassification]) -> BertForSequenceClass
 
 
 def dev_report(model: BertForSequenceClassification, dev: EncodedSplit) -> dict:
-    metrics = sentiment_metrics(predict_log_probs(_wrap(model), dev), dev.labels)
+    metrics = headline_metrics(predict_log_probs(as_review_classifier(model), dev), dev.labels)
     return metrics | {"score": score(metrics)}
 
 
@@ -72,8 +64,8 @@ def make_soup(paths: list[Path], dev: EncodedSplit, out_dir: Path) -> dict:
         str(path): dev_report(model, dev) for path, model in zip(paths, models, strict=True)
     }
     soup = average(models)
-    log_probs = predict_log_probs(_wrap(soup), dev)
-    raw = sentiment_metrics(log_probs, dev.labels)
+    log_probs = predict_log_probs(as_review_classifier(soup), dev)
+    raw = headline_metrics(log_probs, dev.labels)
     best = max(ingredients.values(), key=lambda m: m["score"])
     if score(raw) <= best["score"]:
         raise SoupRefused(
@@ -95,21 +87,14 @@ def make_soup(paths: list[Path], dev: EncodedSplit, out_dir: Path) -> dict:
     return report
 
 
-def main() -> None:
+def main(options: SoupOptions) -> int:
+    """`python -m training soup`: the soup written to --out, or a refusal that says why."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--checkpoint", type=Path, action="append", required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
-    args = parser.parse_args()
-    tokenizer = PreTrainedTokenizerFast.from_pretrained(args.checkpoint[0])
-    dev = encode_split(tokenizer, args.data_dir / "dev.tsv.gz", None)
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(options.checkpoint[0])
+    dev = encode_split(tokenizer, options.data_dir / "dev.tsv.gz", None)
     try:
-        report = make_soup(args.checkpoint, dev, args.out)
+        report = make_soup(options.checkpoint, dev, options.out)
     except SoupRefused as refusal:
         raise SystemExit(f"soup refused: {refusal}") from None
     log.info("dev raw %s tuned %s", report["dev_raw"], report["dev_tuned"])
-
-
-if __name__ == "__main__":
-    main()
+    return 0

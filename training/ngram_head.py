@@ -1,14 +1,14 @@
 """An n-gram head for a sentiment checkpoint, trained here and mixed into its ONNX graph.
 
-    python -m scripts.ngram_head --checkpoint checkpoints/korean-sentiment-v3/checkpoint \
+    python -m training ngram-head --checkpoint checkpoints/korean-sentiment-v3/checkpoint \
         --out checkpoints/korean-sentiment-v3/ngram-head
-    python -m scripts.build_model --source checkpoints/korean-sentiment-v3/checkpoint \
+    python -m training build --source checkpoints/korean-sentiment-v3/checkpoint \
         --ngram-head checkpoints/korean-sentiment-v3/ngram-head ...
 
 A TF-IDF logistic regression over the token unigrams, bigrams and trigrams of the same token ids
 the transformer reads. It is a weak model alone, but a different kind of model errs on different
-reviews: mixed with the default transformer it lifts dev macro-F1 by more than any further
-training of the transformer did (README, model card). `scripts.build_model` appends it to both the
+reviews: mixed with the default transformer it lifts dev macro-F1 by more than further training
+of the transformer (README, model card). `training.build` appends it to both the
 FP32 and the INT8 graph, after the encoder: the bundle stays one model.onnx whose `logits` output
 is the mixture, so the inference module, the model service and the parity gate are unchanged.
 
@@ -22,11 +22,9 @@ Every position counts (a gram repeated counts twice), which is what the graph ca
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
-import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -34,13 +32,14 @@ from pathlib import Path
 
 import numpy as np
 
-log = logging.getLogger("ngram_head")
+from model_service.inference import LABELS
+from training.data import EncodedSplit, collate, dev_batches, encode_split
+from training.metrics import headline_metrics
+from training.options import DEFAULT_BUCKETS, DEFAULT_C, NgramHeadOptions
+from training.tokenizer import default_max_tokens
 
-# The default model's settings. Bigrams and trigrams share one prime-sized range of hashed buckets
-# after the vocabulary's rows: on dev, 2 M buckets beat 0.5 M (macro-F1 of the mix 0.693 vs 0.692,
-# the head alone 0.665 vs 0.658), and C = 3 beat C = 1 (0.696 vs 0.694).
-DEFAULT_BUCKETS = 2_097_143
-DEFAULT_C = 3.0
+log = logging.getLogger(__name__)
+
 WEIGHTS_FILE, SETTINGS_FILE = "ngram_head.npz", "ngram_head.json"
 
 
@@ -280,8 +279,8 @@ def fit_logistic_regression(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Multinomial logistic regression by full-batch L-BFGS: mean cross-entropy + l2/2 |W|^2.
 
-    The gradient is written out rather than left to autograd: its sparse backward pass through
-    a CSR product took ten times as long as the product with a transposed copy made once.
+    The gradient is written out rather than left to autograd: autograd's sparse backward pass
+    through a CSR product is far slower than a product with a transposed copy made once.
     """
     import torch
 
@@ -326,9 +325,7 @@ def tune_mix(
     from buying it with the two-class (NSMC-comparable) accuracy. Mix 0 (the transformer alone,
     its own offsets) is the candidate to beat.
     """
-    from scripts.train_baseline import sentiment_metrics
-
-    best = (0.0, np.zeros(3, dtype=np.float32), sentiment_metrics(model_log_probs, labels))
+    best = (0.0, np.zeros(3, dtype=np.float32), headline_metrics(model_log_probs, labels))
     floor = best[2]["binary_accuracy"]
     steps = np.round(np.arange(-1.0, 1.001, 0.05), 2)
     for mix in np.round(np.arange(0.05, 0.71, 0.05), 2):
@@ -336,7 +333,7 @@ def tune_mix(
         for neutral in steps:
             for positive in steps:
                 offsets = np.array([0.0, neutral, positive], dtype=np.float32)
-                metrics = sentiment_metrics(mixed + offsets, labels)
+                metrics = headline_metrics(mixed + offsets, labels)
                 if (
                     metrics["binary_accuracy"] >= floor
                     and metrics["macro_f1"] > best[2]["macro_f1"]
@@ -345,17 +342,15 @@ def tune_mix(
     return best
 
 
-def split_grams(split, vocab_size: int, buckets: int) -> list[np.ndarray]:
-    """The grams of an encoded split's texts (train_baseline.EncodedSplit)."""
+def split_grams(split: EncodedSplit, vocab_size: int, buckets: int) -> list[np.ndarray]:
+    """The grams of an encoded split's texts."""
     return [gram_ids(ids, vocab_size, buckets) for ids in split.ids]
 
 
-def checkpoint_log_probs(checkpoint: Path, split) -> np.ndarray:
+def checkpoint_log_probs(checkpoint: Path, split: EncodedSplit) -> np.ndarray:
     """The transformer's log-probabilities on an encoded split (columns in its label order)."""
     import torch
     from transformers import AutoModelForSequenceClassification
-
-    from scripts.train_baseline import collate, dev_batches
 
     model = AutoModelForSequenceClassification.from_pretrained(checkpoint).eval()
     out = np.empty((len(split.ids), model.config.num_labels), dtype=np.float32)
@@ -377,8 +372,6 @@ def train(
     train_limit: int | None = None,
 ) -> tuple[NgramHead, dict]:
     """Fit the head on the training split and tune its mix with the checkpoint on dev."""
-    from scripts.train_baseline import LABELS, encode_split
-
     started = time.perf_counter()
     tokenizer, labels, max_tokens = _bundle_tokenizer(checkpoint)
     vocab_size = tokenizer.backend_tokenizer.get_vocab_size()
@@ -428,8 +421,6 @@ def _bundle_tokenizer(checkpoint: Path):
     """The checkpoint's tokenizer, cut where the bundle will cut; its labels and max tokens."""
     from transformers import AutoConfig, PreTrainedTokenizerFast
 
-    from scripts.build_model import default_max_tokens
-
     config = AutoConfig.from_pretrained(checkpoint)
     labels = [config.id2label[i] for i in range(config.num_labels)]
     if sorted(labels) != ["negative", "neutral", "positive"]:
@@ -447,11 +438,9 @@ def _linear(features, coefficients: np.ndarray) -> np.ndarray:
 
 
 def _mix_on_dev(
-    checkpoint: Path, labels: list[str], dev_split, head_logits: np.ndarray
+    checkpoint: Path, labels: list[str], dev_split: EncodedSplit, head_logits: np.ndarray
 ) -> tuple[float, np.ndarray, dict]:
     """The tuned mix, the logit offsets in the checkpoint's label order, and the dev figures."""
-    from scripts.train_baseline import LABELS, sentiment_metrics
-
     # Metrics and offsets work in LABELS order (as dev_split.labels); the head keeps the
     # checkpoint's.
     canonical = [labels.index(label) for label in LABELS]
@@ -460,8 +449,8 @@ def _mix_on_dev(
     gold = dev_split.labels
     mix, offsets, mixed = tune_mix(model_log_probs, head_log_probs, gold)
     dev = {
-        "checkpoint": sentiment_metrics(model_log_probs, gold),
-        "head_alone": sentiment_metrics(head_log_probs, gold),
+        "checkpoint": headline_metrics(model_log_probs, gold),
+        "head_alone": headline_metrics(head_log_probs, gold),
         "mixed": mixed,
     }
     return mix, offsets[np.argsort(canonical)], dev
@@ -472,39 +461,22 @@ def _log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
 
-def main(argv: list[str] | None = None) -> int:
-    from scripts.reviews_data import DEFAULT_DATA_DIR
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1])
-    parser.add_argument("--checkpoint", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
-    parser.add_argument("--buckets", type=int, default=DEFAULT_BUCKETS)
-    parser.add_argument(
-        "--c", type=float, default=DEFAULT_C, help="inverse L2 strength (scikit-learn's C)"
-    )
-    parser.add_argument("--iterations", type=int, default=300)
-    parser.add_argument("--train-limit", type=int)
-    parser.add_argument("--threads", type=int)
-    args = parser.parse_args(argv)
+def main(options: NgramHeadOptions) -> int:
+    """`python -m training ngram-head`: train the head and save it beside its report."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    if args.threads:
+    if options.threads:
         import torch
 
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(options.threads)
     head, report = train(
-        args.checkpoint,
-        args.data_dir,
-        buckets=args.buckets,
-        c=args.c,
-        iterations=args.iterations,
-        train_limit=args.train_limit,
+        options.checkpoint,
+        options.data_dir,
+        buckets=options.buckets,
+        c=options.c,
+        iterations=options.iterations,
+        train_limit=options.train_limit,
     )
-    head.save(args.out, report)
+    head.save(options.out, report)
     print(json.dumps(asdict(head) | {"weights": None, "idf_squared": None, "bias": None}))
     print(json.dumps(report["dev"], indent=2))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,7 @@
 """Turn a Hugging Face sequence-classification checkpoint into a gated INT8 ONNX model bundle.
 
-    python -m scripts.build_model --source checkpoints/baseline --out models/korean-sentiment
-    python -m scripts.build_model --source matthewburke/korean_sentiment --labels negative,positive
+    python -m training build --source checkpoints/baseline --out models/korean-sentiment
+    python -m training build --source matthewburke/korean_sentiment --labels negative,positive
 Export (Optimum) → INT8 quantization (static by default, preset for this CPU) → FP32/INT8 parity
 gate on a dev sample → bundle directory (model.onnx, tokenizer.json, config.json, card.json) →
 model store.
@@ -9,7 +9,6 @@ model store.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
@@ -18,11 +17,9 @@ import platform
 import random
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,45 +27,22 @@ import numpy as np
 from tqdm import tqdm
 
 from model_service.inference import LABELS, SentimentModel, decide
-from scripts.evaluate import gold_labels, score, sentiment_metrics
-from scripts.ngram_head import NgramHead, append_to_graph, vocabulary_digest
-from scripts.reviews_data import DEFAULT_DATA_DIR, read_reviews
+from training.data import gold_labels, read_reviews
+from training.evaluate import score
+from training.metrics import sentiment_metrics
+from training.ngram_head import NgramHead, append_to_graph, vocabulary_digest
+from training.options import BuildOptions, ResultOptions
+from training.register import register_bundle
+from training.tokenizer import default_max_tokens
 
-log = logging.getLogger("build_model")
+log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TWO_CLASS = ("negative", "positive")
-PRESETS = ("avx512_vnni", "avx512", "avx2", "arm64")
 
 
 class BuildRefused(Exception):
     """The build stops here; the message says why and what to do."""
-
-
-@dataclass
-class BuildOptions:
-    source: str
-    tokenizer: str | None = None
-    out: Path | None = None
-    dev: Path = DEFAULT_DATA_DIR / "dev.tsv.gz"
-    dev_sample: int = 3000
-    labels: list[str] | None = None
-    neutral_threshold: float | None = None
-    max_tokens: int | None = None
-    name: str = "korean-sentiment"
-    version: str | None = None
-    preset: str = "auto"
-    quantization: str = "static"
-    calibration_texts: int = 512
-    per_channel: bool = False
-    min_agreement: float = 0.99
-    max_accuracy_drop: float = 0.005
-    latency_texts: int = 200
-    latency_threads: int = 1
-    force: bool = False
-    register: bool = True
-    seed: int = 0
-    ngram_head: Path | None = None
 
 
 # ---------------------------------------------------------------- label map
@@ -311,8 +285,8 @@ def float_residuals(model_path: Path) -> int:
     """Let the residual connections read the float tensors the MatMuls' 8-bit copies come from.
 
     The quantizer replaces a MatMul's input (a layer-norm output) by its QuantizeLinear →
-    DequantizeLinear copy for every consumer, so the next layer's residual connection added the
-    8-bit approximation and paid a DequantizeLinear per layer for it. Only the MatMuls need the
+    DequantizeLinear copy for every consumer, so the next layer's residual connection would add
+    the 8-bit approximation and pay a DequantizeLinear per layer for it. Only the MatMuls need the
     8-bit input. (The embedding Gathers' own copies stay: onnxruntime fuses those into 8-bit
     lookups.) Returns how many inputs were rewired.
     """
@@ -455,8 +429,8 @@ def single_text_latency(
     One intra-op thread by default: a single short review does not gain from a thread pool, and
     waking one would measure the pool rather than the INT8 kernels. Each text is timed in
     `rounds` passes, the model that goes first alternating, so neither is always the one that
-    finds the caches holding the other's weights; on a shared 2-core machine one pass moved the
-    ratio by about ±5% between runs. Each predict is followed by a run of the ONNX model alone on
+    finds the caches holding the other's weights (on a shared machine a single pass moves the
+    ratio from run to run). Each predict is followed by a run of the ONNX model alone on
     the same token ids (`*_model_median_ms`): what the predict spends around the model
     (tokenizing, softmax, the result) is the same for both and INT8 cannot speed it up.
     """
@@ -505,13 +479,6 @@ def repo_relative(path: Path) -> str:
     if resolved.is_relative_to(REPO_ROOT.parent):
         return os.path.relpath(resolved, REPO_ROOT)
     return str(path)
-
-
-def default_max_tokens(tokenizer, config) -> int:
-    """The tokenizer's own limit when it has a real one, never past the position embeddings."""
-    positions = getattr(config, "max_position_embeddings", 512)
-    limit = tokenizer.model_max_length if tokenizer.model_max_length < 100_000 else positions
-    return int(min(limit, positions))
 
 
 def stage_bundle(directory: Path, onnx_model: Path, tokenizer, config, card: dict) -> Path:
@@ -664,8 +631,6 @@ def build(options: BuildOptions) -> dict:
 
     registered = None
     if options.register:
-        from scripts.register_bundle import register_bundle
-
         registered = register_bundle(out)["tag"]
     return {
         "bundle": str(out),
@@ -710,7 +675,7 @@ def load_ngram_head(
             f"the n-gram head in {directory} was trained for labels {head.labels}, "
             f"{head.max_tokens} tokens and vocabulary {head.vocabulary}; this build has "
             f"{labels}, {max_tokens} and {vocabulary}: train it again for this checkpoint "
-            "(scripts/ngram_head.py)"
+            "(python -m training ngram-head)"
         )
     return head
 
@@ -731,79 +696,18 @@ def _threshold_origin(labels: list[str], given: float | None) -> str | None:
     return "--neutral-threshold" if given is not None else "tuned for macro-F1 on the dev sample"
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[BuildOptions, Path | None]:
-    """The build options and where to write the JSON result (if anywhere)."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument("--source", required=True, help="hub id or local checkpoint directory")
-    parser.add_argument("--tokenizer", help="where the tokenizer is, if not beside the model")
-    parser.add_argument(
-        "--out", type=Path, help="bundle directory (default state/bundles/NAME-VERSION)"
-    )
-    parser.add_argument(
-        "--dev", type=Path, default=BuildOptions.dev, help="dev TSV for the parity gate"
-    )
-    parser.add_argument("--dev-sample", type=int, default=BuildOptions.dev_sample)
-    parser.add_argument(
-        "--labels",
-        type=lambda text: text.split(","),
-        help="logit order, e.g. negative,positive (required when the config says LABEL_0, ...)",
-    )
-    parser.add_argument(
-        "--neutral-threshold",
-        type=float,
-        help="two-class models: neutral below this winning probability (default: tuned on dev)",
-    )
-    parser.add_argument("--max-tokens", type=int, help="default: the tokenizer's model_max_length")
-    parser.add_argument("--name", default=BuildOptions.name)
-    parser.add_argument("--version", help="default: UTC date + hash of the INT8 model")
-    parser.add_argument("--preset", choices=("auto", *PRESETS), default="auto")
-    parser.add_argument(
-        "--quantization",
-        choices=("static", "dynamic"),
-        default=BuildOptions.quantization,
-        help="static (default): calibrated activation scales, batch-independent results; "
-        "dynamic: Optimum preset, per-run scales",
-    )
-    parser.add_argument("--calibration-texts", type=int, default=BuildOptions.calibration_texts)
-    parser.add_argument(
-        "--per-channel", action="store_true", help="dynamic only: per-channel weight scales"
-    )
-    parser.add_argument("--min-agreement", type=float, default=BuildOptions.min_agreement)
-    parser.add_argument("--max-accuracy-drop", type=float, default=BuildOptions.max_accuracy_drop)
-    parser.add_argument("--latency-texts", type=int, default=BuildOptions.latency_texts)
-    parser.add_argument("--latency-threads", type=int, default=BuildOptions.latency_threads)
-    parser.add_argument("--force", action="store_true", help="ship even if the parity gate fails")
-    parser.add_argument("--no-register", dest="register", action="store_false")
-    parser.add_argument("--seed", type=int, default=BuildOptions.seed)
-    parser.add_argument(
-        "--ngram-head",
-        type=Path,
-        help="a head from scripts/ngram_head.py to mix into the model's logits",
-    )
-    parser.add_argument("--output", type=Path, help="also write the JSON result to this file")
-    args = vars(parser.parse_args(argv))
-    output = args.pop("output")
-    return BuildOptions(**args), output
-
-
-def main(argv: list[str] | None = None) -> int:
+def main(options: BuildOptions, result: ResultOptions) -> int:
+    """`python -m training build`: the result as JSON, or exit status 2 when the build refuses."""
     # Our loggers at INFO; libraries (the ONNX quantizer logs per tensor on the root) at WARNING.
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
     log.setLevel(logging.INFO)
-    options, output = parse_args(argv)
     try:
-        result = build(options)
+        outcome = build(options)
     except BuildRefused as refusal:
         log.error("%s", refusal)
         return 2
-    text = json.dumps(result, ensure_ascii=False, indent=2)
-    if output:
-        output.write_text(text + "\n", encoding="utf-8")
+    text = json.dumps(outcome, ensure_ascii=False, indent=2)
+    if result.output:
+        result.output.write_text(text + "\n", encoding="utf-8")
     print(text)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -6,7 +6,6 @@ decisive (a purely random model's near-equal logits would make FP32 vs INT8 agre
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import random
 from collections.abc import Sequence
@@ -16,8 +15,9 @@ import torch
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
 from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
 
-from scripts.reviews_data import Review
-from scripts.wordpiece import SPECIAL_TOKENS, as_bert_tokenizer
+from training.data import Review
+from training.options import TinyOptions
+from training.tokenizer import SPECIAL_TOKENS, as_bert_tokenizer
 
 COLUMNS = ("review_id", "movie_id", "rating", "date", "text")
 
@@ -164,17 +164,10 @@ def _fit(model, tokenizer, texts: list[str], targets: list[list[float]], steps: 
     model.eval()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--labels", default="negative,neutral,positive")
-    parser.add_argument("--generic-labels", action="store_true")
-    args = parser.parse_args()
+def main(options: TinyOptions) -> int:
+    """`python -m training tiny`: the checkpoint written to OUT_DIR, whose path is printed."""
     path = build_tiny_checkpoint(
-        args.out_dir, args.labels.split(","), generic_labels=args.generic_labels
+        options.out_dir, options.labels.split(","), generic_labels=options.generic_labels
     )
     print(path)
-
-
-if __name__ == "__main__":
-    main()
+    return 0

@@ -1,24 +1,23 @@
 """Register a model bundle directory in the BentoML model store as the <name>:<version> of its card.
 
-    python -m scripts.register_bundle models/korean-sentiment --if-missing
+    python -m training register models/korean-sentiment --if-missing
 The store is $BENTOML_HOME (state/bentoml under make). A bundle that does not load is refused.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import shutil
-import sys
 from pathlib import Path
 
 import bentoml
 from bentoml.exceptions import NotFound
 
 from model_service.inference import SentimentModel, read_card
+from training.options import RegisterOptions
 
-log = logging.getLogger("register_bundle")
+log = logging.getLogger(__name__)
 
 BUNDLE_FILES = ("model.onnx", "tokenizer.json", "config.json", "card.json")
 
@@ -77,29 +76,14 @@ def register_bundle(bundle_dir: str | Path, *, if_missing: bool = False) -> dict
     return {"tag": tag, "path": bentoml.models.get(tag).path, "registered": True}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument(
-        "bundle_dir", type=Path, help="directory with model.onnx, tokenizer.json, ..."
-    )
-    parser.add_argument(
-        "--if-missing",
-        action="store_true",
-        help="do nothing when the version is already registered",
-    )
-    args = parser.parse_args(argv)
+def main(options: RegisterOptions) -> int:
+    """`python -m training register`: the result as one JSON line, or exit status 1 and why."""
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
     log.setLevel(logging.INFO)
     try:
-        result = register_bundle(args.bundle_dir, if_missing=args.if_missing)
+        result = register_bundle(options.bundle_dir, if_missing=options.if_missing)
     except (RegisterError, ValueError, FileNotFoundError) as error:
         log.error("%s", error)
         return 1
     print(json.dumps(result, ensure_ascii=False))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,16 +1,14 @@
 """Evaluate one or two sentiment bundles on a review TSV with the inference code the service runs.
 
-    python scripts/evaluate.py --model models/korean-sentiment --data test.tsv.gz --json
-    python -m scripts.evaluate --model korean-sentiment:OLD --model korean-sentiment:NEW
+    python -m training evaluate --model models/korean-sentiment --data test.tsv.gz --json
+    python -m training evaluate --model korean-sentiment:OLD --model korean-sentiment:NEW
 Two models: also their agreement and per-class differences (the check before rolling a version out).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,15 +17,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-if __package__ in (None, ""):  # run as `python scripts/evaluate.py`: make the repo importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from model_service.inference import LABELS, SentimentModel, decide
+from training.data import gold_labels, read_reviews
+from training.metrics import sentiment_metrics
+from training.options import EvaluateOptions, UsageError
 
-from model_service.inference import LABELS, POSITIVE, SentimentModel, decide
-from scripts.reviews_data import DEFAULT_DATA_DIR, Review, label_of, read_reviews
+log = logging.getLogger(__name__)
 
-log = logging.getLogger("evaluate")
-
-NEGATIVE = LABELS.index("negative")
 # Texts handed to the model at once: large, so its length bucketing pads little.
 CHUNK = 4096
 
@@ -40,47 +36,6 @@ class Scored:
     probabilities: np.ndarray
     predicted: np.ndarray
     seconds: float
-
-
-def gold_labels(reviews: Sequence[Review]) -> np.ndarray:
-    return np.array([LABELS.index(label_of(r.rating)) for r in reviews], dtype=np.int64)
-
-
-def sentiment_metrics(gold: np.ndarray, probabilities: np.ndarray, predicted: np.ndarray) -> dict:
-    """The project's figures for one model on one dataset.
-
-    binary_accuracy: balanced (mean of the two recalls) on 1–4 / 9–10 stars, positive when
-    P(pos) > P(neg); macro_f1 over the three classes; accuracy; per-class precision/recall/f1;
-    the confusion matrix (rows = gold, columns = predicted).
-    """
-    confusion = np.zeros((len(LABELS), len(LABELS)), dtype=np.int64)
-    np.add.at(confusion, (gold, predicted), 1)
-    per_class = {}
-    for index, label in enumerate(LABELS):
-        hits = confusion[index, index]
-        precision = hits / confusion[:, index].sum() if confusion[:, index].any() else 0.0
-        recall = hits / confusion[index].sum() if confusion[index].any() else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class[label] = {
-            "precision": float(precision),
-            "recall": float(recall),
-            "f1": float(f1),
-            "support": int(confusion[index].sum()),
-            "predicted": int(confusion[:, index].sum()),
-        }
-    leans_positive = probabilities[:, POSITIVE] > probabilities[:, NEGATIVE]
-    polar_recalls = [
-        float(np.mean(leans_positive[gold == POSITIVE])) if (gold == POSITIVE).any() else 0.0,
-        float(np.mean(~leans_positive[gold == NEGATIVE])) if (gold == NEGATIVE).any() else 0.0,
-    ]
-    return {
-        "n": len(gold),
-        "binary_accuracy": float(np.mean(polar_recalls)),
-        "macro_f1": float(np.mean([c["f1"] for c in per_class.values()])),
-        "accuracy": float(np.mean(gold == predicted)) if len(gold) else 0.0,
-        "per_class": per_class,
-        "confusion_matrix": {"labels": list(LABELS), "rows": "gold", "matrix": confusion.tolist()},
-    }
 
 
 def score(model: SentimentModel, texts: Sequence[str], progress: bool = True) -> Scored:
@@ -202,40 +157,22 @@ def summary(report: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
-    parser.add_argument(
-        "--model",
-        action="append",
-        required=True,
-        help="bundle directory or store tag; give it twice to compare two models",
-    )
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR / "test.tsv.gz")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N reviews")
-    parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
-    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    parser.add_argument("--output", type=Path, help="also write the JSON result to this file")
-    args = parser.parse_args(argv)
+def main(options: EvaluateOptions) -> int:
+    """`python -m training evaluate`: the report as JSON or a summary; 2 for an unknown model."""
     # Our loggers at INFO; libraries (the ONNX quantizer logs per tensor on the root) at WARNING.
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
     log.setLevel(logging.INFO)
-    if len(args.model) > 2:
-        parser.error("give one --model, or two to compare")
-    if not args.data.is_file():
-        parser.error(f"--data {args.data} not found")
+    if len(options.model) > 2:
+        raise UsageError("give one --model, or two to compare")
+    if not options.data.is_file():
+        raise UsageError(f"--data {options.data} not found")
     try:
-        report = evaluate(args.model, args.data, limit=args.limit, threads=args.threads)
+        report = evaluate(options.model, options.data, limit=options.limit, threads=options.threads)
     except ModelNotFound as error:
         log.error("%s", error)
         return 2
-    text = json.dumps(report, ensure_ascii=False, indent=None if args.json else 2)
-    if args.output:
-        args.output.write_text(text + "\n", encoding="utf-8")
-    print(text if args.json else summary(report))
+    text = json.dumps(report, ensure_ascii=False, indent=None if options.json else 2)
+    if options.output:
+        options.output.write_text(text + "\n", encoding="utf-8")
+    print(text if options.json else summary(report))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -6,24 +6,22 @@ A small BERT with its own WordPiece tokenizer, in two phases that share one loop
 2. fine-tuning on negative/neutral/positive (from star ratings) with an auxiliary rating head,
    early-stopped on dev.
 Both phases checkpoint and resume. The result is a Hugging Face checkpoint directory that
-`scripts/build_model.py` exports to INT8 ONNX.
+`python -m training build` exports to INT8 ONNX.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
 import random
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
-from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 from torch import nn
 from torch.nn import functional
 from tqdm import tqdm
@@ -34,127 +32,20 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from scripts.reviews_data import DEFAULT_DATA_DIR, label_of, read_reviews
-from scripts.wordpiece import SPECIAL_TOKENS, as_bert_tokenizer
+from model_service.inference import LABELS
+from training.data import (
+    EncodedSplit,
+    collate,
+    dev_batches,
+    encode_split,
+    length_bucketed_batches,
+    read_reviews,
+)
+from training.metrics import headline_metrics, score, tune_logit_offsets
+from training.options import TrainRunOptions, TrainSettings
+from training.tokenizer import SPECIAL_TOKENS, train_tokenizer
 
-log = logging.getLogger("train_baseline")
-
-LABELS = ("negative", "neutral", "positive")
-# Characters people repeat for emphasis (ㅋㅋㅋㅋ, ㅠㅠㅠ, !!!!): runs of three or more fold to two,
-# so the vocabulary is not spent on run lengths and the signal survives.
-REPEATED_CHARS = "ㅋㅎㅠㅜㅡㄷㄱㅇㅉㅗ.!?~^;,-=*♥♡★☆♪"
-
-
-@dataclass
-class TrainSettings:
-    """The defaults are the committed default model's (both phases fit one session on 2 cores)."""
-
-    vocab_size: int = 12000
-    hidden: int = 256
-    layers: int = 4
-    heads: int = 4
-    intermediate: int = 1024
-    max_tokens: int = 64
-    batch_size: int = 128
-    pretrain_epochs: float = 3.0  # 0 skips masked-LM pre-training
-    pretrain_lr: float = 5e-4
-    mask_prob: float = 0.15
-    lr: float = 3e-4
-    warmup_ratio: float = 0.03
-    weight_decay: float = 0.01
-    epochs: float = 2.0
-    rating_loss_weight: float = 0.5
-    average_last: int = 3  # the final model may be the mean of the last evaluations' weights
-    eval_every: int = 1500
-    patience: int = 3
-    seed: int = 42
-    train_limit: int | None = None
-
-
-def build_normalizer() -> normalizers.Normalizer:
-    folds = [normalizers.Replace(Regex(f"{_escape(c)}{{3,}}"), c * 2) for c in REPEATED_CHARS]
-    return normalizers.Sequence([normalizers.NFC(), *folds, normalizers.Lowercase()])
-
-
-def _escape(char: str) -> str:
-    return "\\" + char if char in ".?^*-" else char
-
-
-def train_tokenizer(
-    texts: list[str], vocab_size: int, max_tokens: int, out_dir: Path
-) -> PreTrainedTokenizerFast:
-    """WordPiece over syllables, split on white space and punctuation, saved for AutoTokenizer."""
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=50))
-    tokenizer.normalizer = build_normalizer()
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tokenizer.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=vocab_size,
-        min_frequency=3,
-        special_tokens=SPECIAL_TOKENS,
-        limit_alphabet=3000,
-        show_progress=True,
-    )
-    tokenizer.train_from_iterator(texts, trainer=trainer, length=len(texts))
-    fast = as_bert_tokenizer(tokenizer, max_tokens, second_segment_type=0)
-    fast.save_pretrained(out_dir)
-    return fast
-
-
-# --- data -------------------------------------------------------------------------------------
-
-
-@dataclass
-class EncodedSplit:
-    ids: list[np.ndarray]
-    labels: np.ndarray  # index into LABELS
-    ratings: np.ndarray  # 0..9
-
-
-def encode_split(tokenizer: PreTrainedTokenizerFast, path: Path, limit: int | None) -> EncodedSplit:
-    reviews = read_reviews(path, limit=limit)
-    encodings = tokenizer(
-        [r.text for r in reviews],
-        truncation=True,
-        max_length=tokenizer.model_max_length,
-        return_attention_mask=False,
-        return_token_type_ids=False,
-    )["input_ids"]
-    return EncodedSplit(
-        ids=[np.asarray(e, dtype=np.int64) for e in encodings],
-        labels=np.asarray([LABELS.index(label_of(r.rating)) for r in reviews], dtype=np.int64),
-        ratings=np.asarray([r.rating - 1 for r in reviews], dtype=np.int64),
-    )
-
-
-def length_bucketed_batches(lengths: np.ndarray, batch_size: int, seed: int) -> list[np.ndarray]:
-    """Shuffled batches of similar-length reviews: little padding, still a random order."""
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(lengths))
-    chunk = batch_size * 50
-    batches = []
-    for start in range(0, len(order), chunk):
-        part = order[start : start + chunk]
-        part = part[np.argsort(lengths[part], kind="stable")]
-        batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
-    rng.shuffle(batches)
-    return batches
-
-
-def collate(split: EncodedSplit, index: np.ndarray) -> dict[str, torch.Tensor]:
-    rows = [split.ids[i] for i in index]
-    width = max(len(r) for r in rows)
-    ids = np.zeros((len(rows), width), dtype=np.int64)
-    mask = np.zeros((len(rows), width), dtype=np.int64)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)] = row
-        mask[i, : len(row)] = 1
-    return {
-        "input_ids": torch.from_numpy(ids),
-        "attention_mask": torch.from_numpy(mask),
-        "labels": torch.from_numpy(split.labels[index]),
-        "ratings": torch.from_numpy(split.ratings[index]),
-    }
+log = logging.getLogger(__name__)
 
 
 # --- model ------------------------------------------------------------------------------------
@@ -205,15 +96,9 @@ def class_weights(labels: np.ndarray) -> torch.Tensor:
 # --- evaluation -------------------------------------------------------------------------------
 
 
-def dev_batches(split: EncodedSplit, batch_size: int) -> list[np.ndarray]:
-    """Evaluation batches in length order: the least padding, and the same every time."""
-    lengths = np.fromiter((len(r) for r in split.ids), dtype=np.int64, count=len(split.ids))
-    order = np.argsort(lengths, kind="stable")
-    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
-
-
 @torch.no_grad()
 def predict_log_probs(model: ReviewClassifier, split: EncodedSplit, batch_size: int = 512):
+    """The model's log-probabilities on a split, rows in the split's order, columns in LABELS'."""
     model.eval()
     out = np.zeros((len(split.ids), len(LABELS)), dtype=np.float32)
     for index in dev_batches(split, batch_size):
@@ -222,47 +107,6 @@ def predict_log_probs(model: ReviewClassifier, split: EncodedSplit, batch_size: 
         out[index] = torch.log_softmax(logits, dim=-1).numpy()
     model.train()
     return out
-
-
-def sentiment_metrics(log_probs: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """Macro-F1 over three classes and NSMC-style balanced binary accuracy."""
-    predicted = log_probs.argmax(axis=1)
-    f1s = []
-    for c in range(len(LABELS)):
-        tp = np.sum((predicted == c) & (labels == c))
-        precision = tp / max(np.sum(predicted == c), 1)
-        recall = tp / max(np.sum(labels == c), 1)
-        f1s.append(0.0 if tp == 0 else 2 * precision * recall / (precision + recall))
-    polar = labels != LABELS.index("neutral")
-    says_positive = log_probs[polar, 2] > log_probs[polar, 0]
-    is_positive = labels[polar] == 2
-    recall_pos = np.mean(says_positive[is_positive])
-    recall_neg = np.mean(~says_positive[~is_positive])
-    return {
-        "macro_f1": float(np.mean(f1s)),
-        "binary_accuracy": float((recall_pos + recall_neg) / 2),
-    }
-
-
-def score(metrics: dict[str, float]) -> float:
-    return (metrics["macro_f1"] + metrics["binary_accuracy"]) / 2
-
-
-def tune_logit_offsets(log_probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, dict]:
-    """Offsets added to the neutral and positive logits that maximise the dev score.
-
-    Training on skewed ratings leaves the decision boundaries where the training prior put
-    them; shifting them on dev (its stated use) is folded into the classifier's bias, so the
-    exported model needs no post-processing.
-    """
-    best_offsets, best = np.zeros(3, dtype=np.float32), sentiment_metrics(log_probs, labels)
-    for neutral in np.arange(-1.5, 1.51, 0.1):
-        for positive in np.arange(-1.5, 1.51, 0.1):
-            offsets = np.array([0.0, neutral, positive], dtype=np.float32)
-            metrics = sentiment_metrics(log_probs + offsets, labels)
-            if score(metrics) > score(best):
-                best_offsets, best = offsets, metrics
-    return best_offsets, best
 
 
 # --- training ---------------------------------------------------------------------------------
@@ -504,7 +348,7 @@ class Trainer(TrainingLoop):
         )
 
     def dev_metrics(self) -> dict[str, float]:
-        metrics = sentiment_metrics(predict_log_probs(self.model, self.dev), self.dev.labels)
+        metrics = headline_metrics(predict_log_probs(self.model, self.dev), self.dev.labels)
         return {**metrics, "score": score(metrics)}
 
     def keep_best(self) -> None:
@@ -543,22 +387,23 @@ def choose_final(out_dir: Path, dev: EncodedSplit):
     """The best evaluated checkpoint or the average of the last ones, whichever scores higher on
     dev; returns it, its dev log-probabilities and the comparison for the training report."""
     best = BertForSequenceClassification.from_pretrained(out_dir / "best")
-    best_log_probs = predict_log_probs(_wrap(best), dev)
-    best_metrics = sentiment_metrics(best_log_probs, dev.labels)
+    best_log_probs = predict_log_probs(as_review_classifier(best), dev)
+    best_metrics = headline_metrics(best_log_probs, dev.labels)
     report = {"best": best_metrics}
     averaged = averaged_classifier(out_dir, best.config)
     if averaged is None:
         return best, best_log_probs, report | {"chosen": "best"}
     model, steps = averaged
-    log_probs = predict_log_probs(_wrap(model), dev)
-    metrics = sentiment_metrics(log_probs, dev.labels)
+    log_probs = predict_log_probs(as_review_classifier(model), dev)
+    metrics = headline_metrics(log_probs, dev.labels)
     report |= {"averaged": metrics | {"steps": steps}}
     if score(metrics) > score(best_metrics):
         return model, log_probs, report | {"chosen": "averaged"}
     return best, best_log_probs, report | {"chosen": "best"}
 
 
-def _wrap(classifier: BertForSequenceClassification) -> ReviewClassifier:
+def as_review_classifier(classifier: BertForSequenceClassification) -> ReviewClassifier:
+    """A saved classifier in the wrapper predict_log_probs runs (its rating head unused)."""
     wrapper = ReviewClassifier(classifier.config)
     wrapper.classifier = classifier
     return wrapper
@@ -576,7 +421,7 @@ def finalize(
     """The final model with dev-tuned logit offsets folded into its classifier bias."""
     best, log_probs, selection = choose_final(out_dir, dev)
     log.info("final model: %s", json.dumps(selection))
-    raw = sentiment_metrics(log_probs, dev.labels)
+    raw = headline_metrics(log_probs, dev.labels)
     offsets, tuned = tune_logit_offsets(log_probs, dev.labels)
     with torch.no_grad():
         best.classifier.bias += torch.from_numpy(offsets)
@@ -599,31 +444,9 @@ def finalize(
     return report
 
 
-def parse_args() -> tuple[TrainSettings, argparse.Namespace]:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
-    parser.add_argument("--out", type=Path, default=Path("checkpoints/korean-sentiment"))
-    parser.add_argument(
-        "--resume", action="store_true", help="continue from the phase OUT/*.pt stopped in"
-    )
-    parser.add_argument(
-        "--max-minutes",
-        type=float,
-        default=None,
-        help="stop training after this long (a checkpoint is kept; --resume goes on)",
-    )
-    parser.add_argument("--threads", type=int, default=None)
-    for field, default in asdict(TrainSettings()).items():
-        kind = int if field in ("train_limit",) else type(default)
-        parser.add_argument(f"--{field.replace('_', '-')}", type=kind, default=default)
-    args = parser.parse_args()
-    settings = TrainSettings(**{f: getattr(args, f) for f in asdict(TrainSettings())})
-    return settings, args
-
-
-def main() -> None:
+def main(args: TrainRunOptions, s: TrainSettings) -> int:
+    """`python -m training train`: both phases, or what is left of them with --resume."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    s, args = parse_args()
     start = time.monotonic()
     deadline = start + 60 * args.max_minutes if args.max_minutes else math.inf
     random.seed(s.seed)
@@ -655,7 +478,7 @@ def main() -> None:
         pretraining = pretrain(s, args, train, dev, config, deadline)
         if pretraining is None:
             log.info("pre-training paused at the time limit; --resume goes on")
-            return
+            return 0
     encoder = args.out / "pretrained" if pretraining else None
     trainer = Trainer(s, args.out, train, dev, config, encoder)
     if args.resume and trainer.state_path.exists():
@@ -666,11 +489,12 @@ def main() -> None:
     log.info("training stopped: %s after %d steps", reason, trainer.step)
     report = finalize(args.out, dev, tokenizer, s, reason, trainer, pretraining)
     log.info("dev raw %s tuned %s", report["dev_raw"], report["dev_tuned"])
+    return 0
 
 
 def pretrain(
     s: TrainSettings,
-    args: argparse.Namespace,
+    args: TrainRunOptions,
     train: EncodedSplit,
     dev: EncodedSplit,
     config: BertConfig,
@@ -704,7 +528,3 @@ def pretrain(
     }
     record.write_text(json.dumps(report, indent=2))
     return report
-
-
-if __name__ == "__main__":
-    main()
