@@ -465,9 +465,9 @@ def git_state() -> dict:
     return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
 
 
-def command_line(argv: Sequence[str]) -> str:
-    command = shlex.join(["python", "-m", "scripts.bench", *argv])
-    return f"make bench ({command})" if os.environ.get("MAKELEVEL") else command
+def command_line(argv: Sequence[str], module: str = "scripts.bench", target: str = "bench") -> str:
+    command = shlex.join(["python", "-m", module, *argv])
+    return f"make {target} ({command})" if os.environ.get("MAKELEVEL") else command
 
 
 def _mean_chars(texts: Sequence[str]) -> float:
