@@ -216,7 +216,9 @@ def load_table(points: Sequence[dict], unit: str = "texts/s") -> list[str]:
     return lines
 
 
-def render_readme(results: dict, charts: Sequence[str], findings: str | None = None) -> str:
+def render_readme(
+    results: dict, charts: Sequence[str], findings: str | None = None, peers: str | None = None
+) -> str:
     """docs/benchmarks/README.md: how to rerun, the machine, the targets, the tables, the charts."""
     m, served, bundle = results["machine"], results["served"], results["bundle"]
     passed = sum(t["passed"] for t in results["targets"])
@@ -308,6 +310,14 @@ def render_readme(results: dict, charts: Sequence[str], findings: str | None = N
         *(f"![{name}]({name})" for name in charts),
         "",
     ]
+    if peers:
+        lines += [
+            "## Against other serving frameworks",
+            "",
+            f"Ray Serve, Mosec, LitServe and PyTriton on the same model and load, from their own "
+            f"run (`make bench-peers`): [{peers}]({peers}).",
+            "",
+        ]
     if findings:
         lines += [
             "## What the figures say",

@@ -278,3 +278,10 @@ def test_ahead_of_peers_misses_when_slower_or_with_a_worse_tail(mosec: dict, why
 def test_ahead_of_peers_has_no_verdict_without_a_measured_peer() -> None:
     designs = {"model_service": _design("ours", 1500.0), "pytriton": _design("PyTriton", None)}
     assert evaluate_peer_targets(designs, "model_service") == []
+
+
+def test_readme_links_the_peers_page_when_there_is_one() -> None:
+    results = _results()
+    results["targets"] = evaluate_targets(results)
+    assert "peers.md" not in render_readme(results, [])
+    assert "[peers.md](peers.md)" in render_readme(results, [], peers="peers.md")
