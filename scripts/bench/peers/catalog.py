@@ -60,7 +60,8 @@ PEERS = (
         title="PyTriton (Triton's dynamic batcher)",
         requirements=("nvidia-pytriton==0.7.0",),
         module="scripts.bench.peers.pytriton_app",
-        layout="Triton's C++ HTTP front end, 2 model instances (Python processes); "
+        layout="Triton's C++ HTTP front end, 2 model instances (inference callables run in "
+        "threads of the one serving Python process, PyTriton's design); "
         "`DynamicBatcher(max_queue_delay_microseconds=0)`, `max_batch_size=64`; "
         "requests in Triton's KServe v2 JSON.",
         ready_path="/v2/models/sentiment/ready",
