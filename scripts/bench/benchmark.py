@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 import psutil
@@ -202,10 +203,17 @@ def _scheduled_run(
 # ---------------------------------------------------------------- over HTTP
 
 
+class LoadDurations(Protocol):
+    """What a load point needs of a run's options."""
+
+    duration_s: float
+    warmup_s: float
+
+
 class LoadRunner:
     """Warm-up then measured wrk points against one URL, with the run's durations."""
 
-    def __init__(self, options: BenchOptions, bodies_file: Path, texts_per_request: int = 1):
+    def __init__(self, options: LoadDurations, bodies_file: Path, texts_per_request: int = 1):
         self.options = options
         self.bodies_file = bodies_file
         self.texts_per_request = texts_per_request
