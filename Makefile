@@ -13,7 +13,7 @@ export UI_PORT ?= 7860
 export BENTOML_HOME ?= $(CURDIR)/$(STATE)/bentoml
 
 .PHONY: setup system-deps test lint format run serve-model serve-gateway serve-ui \
-	register-default bench clean
+	register-default bench bench-peers clean
 
 setup: $(STAMP) system-deps
 
@@ -60,6 +60,10 @@ run: setup register-default
 
 bench: setup register-default
 	$(PY) -m scripts.bench
+
+# Ours against Ray Serve, Mosec, LitServe, PyTriton; each peer in its own venv under state/peers/.
+bench-peers: setup
+	$(PY) -m scripts.bench.peers
 
 clean:
 	rm -rf $(VENV) $(STATE) .pytest_cache .ruff_cache

@@ -21,13 +21,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 import psutil
@@ -67,6 +68,8 @@ IN_PROCESS_WARMUP_S = 1.0
 SETTLE_S = 1.0
 # The hand-written analysis beside the generated README, linked from it when present.
 FINDINGS = "FINDINGS.md"
+# The peers' page (`make bench-peers`), linked when present.
+PEERS_PAGE = "peers.md"
 PACKAGES = ("bentoml", "onnxruntime", "tokenizers", "transformers", "optimum-onnx", "optimum",
             "torch", "fastapi", "uvicorn", "sqlalchemy", "psycopg2-binary", "numpy")  # fmt: skip
 
@@ -200,10 +203,17 @@ def _scheduled_run(
 # ---------------------------------------------------------------- over HTTP
 
 
+class LoadDurations(Protocol):
+    """What a load point needs of a run's options."""
+
+    duration_s: float
+    warmup_s: float
+
+
 class LoadRunner:
     """Warm-up then measured wrk points against one URL, with the run's durations."""
 
-    def __init__(self, options: BenchOptions, bodies_file: Path, texts_per_request: int = 1):
+    def __init__(self, options: LoadDurations, bodies_file: Path, texts_per_request: int = 1):
         self.options = options
         self.bodies_file = bodies_file
         self.texts_per_request = texts_per_request
@@ -465,9 +475,27 @@ def git_state() -> dict:
     return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain"))}
 
 
-def command_line(argv: Sequence[str]) -> str:
-    command = shlex.join(["python", "-m", "scripts.bench", *argv])
-    return f"make bench ({command})" if os.environ.get("MAKELEVEL") else command
+def command_line(argv: Sequence[str], module: str = "scripts.bench", target: str = "bench") -> str:
+    command = shlex.join(["python", "-m", module, *argv])
+    return f"make {target} ({command})" if os.environ.get("MAKELEVEL") else command
+
+
+def run_context(command: str, quick: bool) -> dict:
+    """When, by what command, at which commit, on which machine and versions a run measured."""
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": command,
+        "quick": quick,
+        "git": git_state(),
+        "machine": machine(),
+        "versions": versions(),
+    }
+
+
+def write_json(results: dict, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return path
 
 
 def _mean_chars(texts: Sequence[str]) -> float:
@@ -488,12 +516,7 @@ def run(options: BenchOptions, argv: Sequence[str]) -> dict:
     texts = review_texts(options.data, options.sample, options.seed)
     results: dict = {
         "schema": SCHEMA_VERSION,
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": command_line(argv),
-        "quick": options.quick,
-        "git": git_state(),
-        "machine": machine(),
-        "versions": versions(),
+        **run_context(command_line(argv), options.quick),
         "bundle": {
             "path": repo_relative(options.bundle),
             "tag": f"{card['name']}:{card['version']}",
@@ -525,42 +548,45 @@ def run(options: BenchOptions, argv: Sequence[str]) -> dict:
 
 
 def write_outputs(results: dict, out: Path) -> Iterator[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "results.json"
-    path.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    yield path
+    yield write_json(results, out / "results.json")
     charts = plot_charts(results, out)
     yield from charts
     readme = out / "README.md"
     findings = FINDINGS if (out / FINDINGS).is_file() else None
-    readme.write_text(render_readme(results, [c.name for c in charts], findings), encoding="utf-8")
+    peers = PEERS_PAGE if (out / PEERS_PAGE).is_file() else None
+    page = render_readme(results, [c.name for c in charts], findings, peers)
+    readme.write_text(page, encoding="utf-8")
     yield readme
 
 
-def parse_args(argv: Sequence[str]) -> BenchOptions:
+def load_parser(prog: str, description: str | None) -> argparse.ArgumentParser:
+    """The options every load benchmark takes: what to serve, where to write, how long."""
     parser = argparse.ArgumentParser(
-        prog="python -m scripts.bench",
-        description=__doc__,
-        formatter_class=argparse.RawTextHelpFormatter,
+        prog=prog, description=description, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--bundle", type=Path, default=REPO_ROOT / "models" / "korean-sentiment")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "benchmarks")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR / "test.tsv.gz")
-    parser.add_argument(
-        "--fp32", type=Path, help="FP32 bundle or checkpoint dir (default: the card's source)"
-    )
     parser.add_argument("--duration", type=float, default=12.0, help="seconds per load point")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of load before each")
-    parser.add_argument("--in-process", type=float, default=5.0, help="seconds per batch size")
     parser.add_argument("--sample", type=int, default=2000, help="review texts in the load mix")
-    parser.add_argument("--latency-texts", type=int, default=300)
-    parser.add_argument("--eval-limit", type=int, help="only the first N test reviews")
     parser.add_argument(
         "--workers",
         type=int,
         default=available_cores(),
         help="worker processes of each server (default: one per core)",
     )
+    return parser
+
+
+def parse_args(argv: Sequence[str]) -> BenchOptions:
+    parser = load_parser("python -m scripts.bench", __doc__)
+    parser.add_argument(
+        "--fp32", type=Path, help="FP32 bundle or checkpoint dir (default: the card's source)"
+    )
+    parser.add_argument("--in-process", type=float, default=5.0, help="seconds per batch size")
+    parser.add_argument("--latency-texts", type=int, default=300)
+    parser.add_argument("--eval-limit", type=int, help="only the first N test reviews")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1-2 s per point")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -586,11 +612,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     options = parse_args(argv)
     results = run(options, argv)
-    for path in write_outputs(results, options.out):
-        log.info("wrote %s", path)
-    for target in results["targets"]:
-        log.info("%s: %s", "PASS" if target["passed"] else "MISS", target["summary"])
+    log_outcome(write_outputs(results, options.out), results["targets"])
     return 0
+
+
+def log_outcome(written: Iterable[Path], targets: Sequence[dict]) -> None:
+    """The files written (as they are written), then each target's verdict."""
+    for path in written:
+        log.info("wrote %s", path)
+    for target in targets:
+        log.info("%s: %s", "PASS" if target["passed"] else "MISS", target["summary"])
 
 
 if __name__ == "__main__":
