@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.coalescer import Coalescer
 from gateway.database import MAX_ID
+from gateway.errors import invalid_input
 from gateway.movies.dependencies import MOVIE_NOT_FOUND
 from gateway.movies.models import Movie
 from gateway.reviews.claims import Claim, ClaimedReview, new_claim
@@ -54,9 +55,7 @@ def authored(*, review_in: ReviewCreate, caller: Caller) -> NewReviewRecord:
     elif review_in.author is not None:
         author, user_id = review_in.author, None
     else:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, detail="author: a machine client names it"
-        )
+        raise invalid_input("author", "a machine client names the author")
     return NewReviewRecord(
         movie_id=review_in.movie_id, author=author, content=review_in.content, user_id=user_id
     )
@@ -100,14 +99,9 @@ def existing_movie_ids(session: Session, movie_ids: set[int]) -> set[int]:
     return set(session.scalars(select(Movie.id).where(Movie.id.in_(valid))))
 
 
-def update_(
-    *, session: Session, review: Review, review_in: ReviewUpdate, claim: Claim, caller: Caller
-) -> bool:
-    """Apply the fields sent; new content makes the review pending under `claim`. Whether it did.
-    An account's review keeps its author (their display name) whoever edits it."""
+def update_(*, session: Session, review: Review, review_in: ReviewUpdate, claim: Claim) -> bool:
+    """Apply the fields sent; new content makes the review pending under `claim`. Whether it did."""
     values: dict[str, Any] = review_in.model_dump(exclude_unset=True)
-    if caller.user is not None or review.user_id is not None:
-        values.pop("author", None)
     rewritten = "content" in values and values["content"] != review.content
     if rewritten:
         # Every sentiment column is written, so a score of the old text stored meanwhile is erased.
@@ -170,10 +164,14 @@ async def update_and_score(
     review_in: ReviewUpdate,
     caller: Caller,
 ) -> Review:
-    """Change the fields sent; new content is scored again (or left `pending`, as on create)."""
+    """Change the fields sent; new content is scored again (or left `pending`, as on create).
+    An account's review keeps its author (their display name) whoever edits it."""
+    if caller.user is not None or review.user_id is not None:
+        sent = review_in.model_dump(exclude_unset=True, exclude={"author"})
+        review_in = ReviewUpdate.model_construct(**sent)
     claim = new_claim(scorer.lease_s)
     rewritten = await run_in_threadpool(
-        update_, session=session, review=review, review_in=review_in, claim=claim, caller=caller
+        update_, session=session, review=review, review_in=review_in, claim=claim
     )
     return await _score(scorer, review, claim) if rewritten else review
 

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.database import MAX_ID
+from gateway.errors import invalid_input
 from gateway.users.models import User
 from gateway.users.schemas import UserCreate, UserUpdate, weak_password_reason
 from gateway.users.security import hash_password, verify_password
@@ -64,7 +65,7 @@ def update(*, session: Session, user: User, user_in: UserUpdate) -> User:
             )
         reason = weak_password_reason(user_in.password, user.email)
         if reason:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=f"password: {reason}")
+            raise invalid_input("password", reason)
         user.hashed_password = hash_password(user_in.password.get_secret_value())
     session.commit()
     return user

@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.database import SessionDep
 from gateway.rate_limits import RateLimits
-from gateway.schemas import INVALID_INPUT, ErrorBody
+from gateway.schemas import FORBIDDEN, INVALID_INPUT, ErrorBody
 from gateway.users import service as user_service
 from gateway.users.dependencies import SignedInUser
 from gateway.users.models import User
@@ -23,7 +23,7 @@ TOO_MANY = {429: {"model": ErrorBody, "description": "Past an abuse limit; see R
 
 auth_router = APIRouter(prefix="/auth", tags=["accounts"], responses=INVALID_INPUT)
 users_router = APIRouter(
-    prefix="/users", tags=["accounts"], responses={**INVALID_INPUT, **UNAUTHORIZED}
+    prefix="/users", tags=["accounts"], responses={**INVALID_INPUT, **UNAUTHORIZED, **FORBIDDEN}
 )
 
 
@@ -73,7 +73,7 @@ def read_me(user: SignedInUser) -> User:
     return user
 
 
-@users_router.patch("/me", response_model=UserRead, responses={403: {"model": ErrorBody}})
+@users_router.patch("/me", response_model=UserRead)
 def update_me(user: SignedInUser, user_in: UserUpdate, session: SessionDep) -> User:
     """Change the display name, or the password (with `current_password`)."""
     user = session.merge(user)

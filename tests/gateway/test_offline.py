@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from stack.parts import GatewayProcess
+from stack.parts import MACHINE_HEADERS, GatewayProcess
 from stack.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -23,7 +23,7 @@ def client(database_path) -> Iterator[httpx.Client]:
     nothing_listens = f"http://127.0.0.1:{free_port()}"
     with (
         GatewayProcess(f"sqlite:///{database_path}", nothing_listens) as gateway,
-        httpx.Client(base_url=gateway.url, timeout=30) as client,
+        httpx.Client(base_url=gateway.url, headers=MACHINE_HEADERS, timeout=30) as client,
     ):
         yield client
 
@@ -33,7 +33,7 @@ def test_the_sqlite_file_is_created_and_migrated_at_start(client, database_path)
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
         [(revision,)] = connection.execute("SELECT version_num FROM alembic_version")
     assert {"movies", "reviews"} <= tables
-    assert revision == "0001"
+    assert revision == "0002"
 
 
 def test_a_review_posted_while_the_model_service_is_down_is_stored_pending(client):

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from stack.parts import GatewayProcess
+from stack.parts import MACHINE_HEADERS, GatewayProcess
 from tests.reliability.ledger import Ledger
 
 pytestmark = pytest.mark.integration
@@ -63,10 +63,13 @@ def assert_as_documented(report: dict[str, Any]) -> None:
 
 @pytest.fixture(scope="module")
 def gateway_report(open_gateway: GatewayProcess, tmp_path_factory, ledger: Ledger) -> dict:
-    movies = [httpx.post(f"{open_gateway.url}/movies/", json={"title": f"시험 영화 {n}"}).json()
+    movies = [httpx.post(f"{open_gateway.url}/movies/", json={"title": f"시험 영화 {n}"},
+                         headers=MACHINE_HEADERS).json()
               for n in range(2)]  # fmt: skip
     body = {"movie_id": movies[0]["id"], "author": "관객", "content": "생성된 요청을 받을 리뷰"}
-    review = httpx.post(f"{open_gateway.url}/reviews/", json=body, timeout=30).json()
+    review = httpx.post(
+        f"{open_gateway.url}/reviews/", json=body, headers=MACHINE_HEADERS, timeout=30
+    ).json()
     # Some generated requests name these rows, so they reach past the 404 of an unknown id.
     config = f"""
 [dictionaries.movies]
