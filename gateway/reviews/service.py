@@ -55,7 +55,9 @@ def authored(*, review_in: ReviewCreate, caller: Caller) -> NewReviewRecord:
     elif review_in.author is not None:
         author, user_id = review_in.author, None
     else:
-        raise invalid_input("author", "a machine client names the author")
+        raise invalid_input(
+            "author", "Field required from a machine client (an account writes under its name)"
+        )
     return NewReviewRecord(
         movie_id=review_in.movie_id, author=author, content=review_in.content, user_id=user_id
     )
