@@ -19,6 +19,9 @@ SERVICE = "model_service.service:SentimentService"
 # rights, the way a test or load generator drives the gateway without signing in.
 MACHINE_KEY = secrets.token_urlsafe(24)
 MACHINE_HEADERS = {"X-API-Key": MACHINE_KEY}
+# And its first admin, for tests that sign in as one (the browser's admin-only controls).
+TEST_ADMIN_EMAIL = "admin@localhost"
+TEST_ADMIN_PASSWORD = secrets.token_urlsafe(18)
 # Quick retries, so a test that waits for the background scorer waits seconds, not minutes.
 FAST_SCORER = {"SCORER_POLL_INTERVAL_S": "0.3", "SCORER_MAX_BACKOFF_S": "1"}
 
@@ -67,7 +70,8 @@ class GatewayProcess(ServerProcess):
     The port stays the same across stop()/start(), so clients keep their URL over a restart.
     A None `database_url` leaves DATABASE_URL to the environment (the SQLite default).
     `env` adds gateway settings, e.g. {"MODEL_SERVICE_TOKEN": "..."}. Isolated, it accepts
-    MACHINE_KEY (send MACHINE_HEADERS) and signs tokens with a key of its own.
+    MACHINE_KEY (send MACHINE_HEADERS), has TEST_ADMIN_EMAIL as its first admin and signs
+    tokens with a key of its own.
     """
 
     name = "gateway"
@@ -94,7 +98,8 @@ class GatewayProcess(ServerProcess):
                 "GATEWAY_HOST": "127.0.0.1",
                 "GATEWAY_API_KEYS": MACHINE_KEY,
                 "SECRET_KEY": secrets.token_urlsafe(32),
-                "FIRST_SUPERUSER": "",
+                "FIRST_SUPERUSER": TEST_ADMIN_EMAIL,
+                "FIRST_SUPERUSER_PASSWORD": TEST_ADMIN_PASSWORD,
                 "RATE_LIMIT_STORAGE_URL": "memory://",
                 **FAST_SCORER,
             }
