@@ -100,13 +100,14 @@ def sign_out() -> tuple[Visitor, str]:
 
 def show_access(visitor: Visitor) -> tuple:
     """The controls this visitor may use: movie forms for admins, the review form once signed
-    in; in their place, a note saying who may."""
+    in; in their place, a note saying who may. (Layout blocks take plain booleans: a hidden
+    one's children stay in the page and are drawn when it is shown.)"""
     admin, signed_in = is_admin(visitor), visitor is not None
     return (
-        gr.Column(visible=showing(admin)),
+        gr.Column(visible=admin),
         shown("" if admin else render.notice(render.escape(T["admins_only"]))),
-        gr.Column(visible=showing(admin)),
-        gr.Column(visible=showing(signed_in)),
+        gr.Column(visible=admin),
+        gr.Column(visible=signed_in),
         shown("" if signed_in else render.notice(render.escape(T["sign_in_to_write"]))),
     )
 
@@ -301,7 +302,7 @@ def _manage(visitor: Visitor, reviews: list[dict[str, Any]]) -> tuple[gr.Column,
     """Edit and delete, offered for the reviews this visitor may change, and only then."""
     mine = [(render.review_choice_label(r), r["id"]) for r in reviews if may_change(visitor, r)]
     return (
-        gr.Column(visible=showing(bool(mine))),
+        gr.Column(visible=bool(mine)),
         gr.Dropdown(choices=mine, value=mine[0][1] if mine else None),
     )
 
@@ -389,7 +390,7 @@ with gr.Blocks(title=T["title"], analytics_enabled=False) as demo:
 
         with gr.Tab(T["tab_add_movie"], id="add-movie"):
             add_access = gr.HTML(render.notice(render.escape(T["admins_only"])))
-            with gr.Column(visible=HIDDEN, elem_id="add-movie-form") as add_form:
+            with gr.Column(visible=False, elem_id="add-movie-form") as add_form:
                 form_notice = gr.HTML(visible=HIDDEN, elem_id="add-movie-notice")
                 field_inputs, field_errors = [], []
                 # Title alone on the first line, then two fields a line; each error under it.
@@ -412,7 +413,7 @@ with gr.Blocks(title=T["title"], analytics_enabled=False) as demo:
                 )
                 search_button = gr.Button(T["search"], scale=1, elem_id="movie-search-button")
             movie_list = gr.HTML(elem_id="movie-list")
-            with gr.Column(visible=HIDDEN, elem_id="movie-admin") as movie_admin:
+            with gr.Column(visible=False, elem_id="movie-admin") as movie_admin:
                 with gr.Row(equal_height=True):
                     delete_pick = gr.Dropdown(
                         label=T["movie_to_delete"], scale=4, elem_id="delete-pick"
@@ -430,7 +431,7 @@ with gr.Blocks(title=T["title"], analytics_enabled=False) as demo:
 
         with gr.Tab(T["tab_write_review"], id="write-review") as write_tab:
             write_access = gr.HTML(render.notice(render.escape(T["sign_in_to_write"])))
-            with gr.Column(visible=HIDDEN, elem_id="review-form") as review_form:
+            with gr.Column(visible=False, elem_id="review-form") as review_form:
                 review_movie = gr.Dropdown(label=T["movie"], elem_id="review-movie")
                 review_content = gr.Textbox(
                     label=T["review_content"],
@@ -479,7 +480,7 @@ with gr.Blocks(title=T["title"], analytics_enabled=False) as demo:
                 page_label = gr.Markdown(T["page"].format(page=1), elem_id="page-label")
                 next_button = gr.Button(T["next_page"], interactive=False, elem_id="next-page")
             review_page = gr.State(0)
-            with gr.Column(visible=HIDDEN, elem_id="manage-reviews") as manage_row:
+            with gr.Column(visible=False, elem_id="manage-reviews") as manage_row:
                 manage_pick = gr.Dropdown(label=T["review_to_manage"], elem_id="manage-pick")
                 manage_content = gr.Textbox(label=T["new_content"], elem_id="manage-content")
                 with gr.Row():

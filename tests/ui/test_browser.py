@@ -384,13 +384,17 @@ def test_a_signed_out_visitor_reads_but_sees_no_controls_to_change_anything(
 
 
 def test_a_user_deletes_their_own_review_and_cannot_delete_anothers(
-    page: Page, ui_url: str, gateway: GatewayClient
+    page: Page, ui_url: str, gateway: GatewayClient, gateway_url: str
 ) -> None:
     title = unique("내 리뷰")
     movie = gateway.create_movie({"title": title})
     email, password = new_user(gateway, "작성자")
-    token = gateway.sign_in(email=email, password=password)
-    mine = gateway.create_review(movie_id=movie["id"], content="내가 쓴 리뷰입니다", token=token)
+    as_the_user = GatewayClient(gateway_url)
+    token = as_the_user.sign_in(email=email, password=password)
+    mine = as_the_user.create_review(
+        movie_id=movie["id"], content="내가 쓴 리뷰입니다", token=token
+    )
+    as_the_user.close()
     others = gateway.create_review(movie_id=movie["id"], author="남", content="남이 쓴 리뷰입니다")
 
     page.goto(ui_url)

@@ -245,8 +245,8 @@ def test_each_visitor_sees_only_the_controls_the_gateway_lets_them_use(gateway):
         add_form, _, movie_admin, review_form, write_note = app.show_access(visitor)
         return (add_form.visible, movie_admin.visible, review_form.visible, write_note.visible)
 
-    assert visible(None) == (app.HIDDEN, app.HIDDEN, app.HIDDEN, True)
-    assert visible(USER) == (app.HIDDEN, app.HIDDEN, True, app.HIDDEN)
+    assert visible(None) == (False, False, False, True)
+    assert visible(USER) == (False, False, True, app.HIDDEN)
     assert visible(ADMIN) == (True, True, True, app.HIDDEN)
 
 
@@ -265,7 +265,7 @@ def test_a_visitor_is_offered_edit_and_delete_for_their_own_reviews_only(gateway
     *_, row, pick = app.show_reviews(1, 0, USER)
     assert row.visible is True and [label for label, _ in pick.choices] == ["#1 내가 쓴 리뷰입니다"]
     *_, row, pick = app.show_reviews(1, 0, None)
-    assert row.visible == app.HIDDEN and pick.choices == []
+    assert row.visible is False and pick.choices == []
     *_, row, pick = app.show_reviews(1, 0, ADMIN)
     assert sorted(review_id for _, review_id in pick.choices) == [1, 2]
 
