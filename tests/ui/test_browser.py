@@ -407,7 +407,7 @@ def test_a_user_deletes_their_own_review_and_cannot_delete_anothers(
     page.locator("#manage-pick input").click()
     options = page.get_by_role("option")
     expect(options).to_have_count(1)  # only their own review is offered
-    expect(options).to_have_text(f"#{mine['id']} 내가 쓴 리뷰입니다")
+    expect(options).to_have_accessible_name(f"#{mine['id']} 내가 쓴 리뷰입니다")
     options.click()
     shot(page, "14-user-manages-own-review")
     page.locator("#delete-review").click()
