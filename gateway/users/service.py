@@ -4,6 +4,7 @@ import contextlib
 import logging
 
 from fastapi import HTTPException, status
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -80,7 +81,16 @@ def ensure_first_superuser(*, session: Session, email: str | None, password: str
     if not password:
         logger.warning("FIRST_SUPERUSER is set without FIRST_SUPERUSER_PASSWORD; no admin created")
         return
-    admin = UserCreate(email=email, password=password, display_name="admin")
+    try:
+        admin = UserCreate(email=email, password=password, display_name="admin")
+    except ValidationError as error:
+        # Said without the input: a traceback of the error itself would print the password.
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_input=False)
+        )
+        raise ValueError(
+            f"FIRST_SUPERUSER / FIRST_SUPERUSER_PASSWORD refused: {problems}"
+        ) from None
     # Another gateway instance may create it at the same moment: its 409 is this one's success.
     with contextlib.suppress(HTTPException):
         create(session=session, user_in=admin, is_admin=True)

@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.database import SessionDep
 from gateway.rate_limits import RateLimits
-from gateway.schemas import FORBIDDEN, INVALID_INPUT, ErrorBody
+from gateway.schemas import FORBIDDEN, INVALID_INPUT, TOO_MANY, UNAUTHORIZED, ErrorBody
 from gateway.users import service as user_service
 from gateway.users.dependencies import SignedInUser
 from gateway.users.models import User
@@ -18,8 +18,6 @@ from gateway.users.security import TokenSigner
 WRONG_CREDENTIALS = "Wrong email or password"
 TOO_MANY_SIGN_INS = "Too many failed sign-ins"
 
-UNAUTHORIZED = {401: {"model": ErrorBody, "description": "Not signed in, or a bad token"}}
-TOO_MANY = {429: {"model": ErrorBody, "description": "Past an abuse limit; see Retry-After"}}
 
 auth_router = APIRouter(prefix="/auth", tags=["accounts"], responses=INVALID_INPUT)
 users_router = APIRouter(
