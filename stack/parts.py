@@ -134,8 +134,7 @@ class UIProcess(ServerProcess):
         if lang is not None:
             wiring["UI_LANG"] = lang
         if isolated:
-            # The developer's own key must not leak into a test's server.
-            wiring |= {"GATEWAY_API_KEY": "", "GRADIO_SERVER_NAME": "127.0.0.1"}
+            wiring["GRADIO_SERVER_NAME"] = "127.0.0.1"
         # Gradio's own variable wins over PORT and UI_PORT.
         wiring["GRADIO_SERVER_PORT"] = str(self.port)
         self.env |= wiring
