@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from prometheus_fastapi_instrumentator import Instrumentator
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from gateway.database import create_db_engine, create_session_factory
@@ -24,6 +25,8 @@ from gateway.scoring.batcher import ClassifyBatcher
 from gateway.scoring.client import ModelServiceClient
 from gateway.security import add_security
 from gateway.settings import Settings, settings
+from gateway.users import service as user_service
+from gateway.users.views import auth_router, users_router
 
 
 def create_app(app_settings: Settings = settings) -> FastAPI:
@@ -34,6 +37,7 @@ def create_app(app_settings: Settings = settings) -> FastAPI:
         engine = create_db_engine(app_settings)
         await run_in_threadpool(upgrade_database, engine, wait_s=app_settings.db_startup_wait_s)
         app.state.session_factory = create_session_factory(engine)
+        await run_in_threadpool(_create_first_superuser, app.state.session_factory, app_settings)
         app.state.review_inserts = review_inserts(
             app.state.session_factory,
             max_reviews=app_settings.db_write_max_reviews,
@@ -89,9 +93,20 @@ def create_app(app_settings: Settings = settings) -> FastAPI:
     # kept out of the OpenAPI, which documents the gateway's own API.
     metrics = Instrumentator(registry=CollectorRegistry(), excluded_handlers=["/metrics"])
     metrics.instrument(app).expose(app, include_in_schema=False)
-    for router in (movies_router, reviews_router, ratings_router, health_router):
+    routers = (auth_router, users_router, movies_router, reviews_router, ratings_router)
+    for router in (*routers, health_router):
         app.include_router(router)
     return app
+
+
+def _create_first_superuser(session_factory: sessionmaker[Session], app_settings: Settings) -> None:
+    password = app_settings.first_superuser_password
+    with session_factory() as session:
+        user_service.ensure_first_superuser(
+            session=session,
+            email=app_settings.first_superuser,
+            password=password.get_secret_value() if password is not None else None,
+        )
 
 
 app = create_app()

@@ -32,6 +32,16 @@ INVALID_INPUT: dict[int | str, dict[str, Any]] = {
 UNREADABLE_BODY: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "The body could not be read (it is not UTF-8)"}
 }
+UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "Not signed in, or a bad token or key"}
+}
+TOO_MANY: dict[int | str, dict[str, Any]] = {
+    429: {"model": ErrorBody, "description": "Past an abuse limit; retry after Retry-After"}
+}
+WRITE = {**UNAUTHORIZED, **TOO_MANY}
+FORBIDDEN: dict[int | str, dict[str, Any]] = {
+    403: {"model": ErrorBody, "description": "Signed in, but not allowed to do this"}
+}
 DATABASE_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorBody, "description": "The database is unavailable; retry after Retry-After"}
 }

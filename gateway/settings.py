@@ -1,8 +1,9 @@
 """Gateway configuration from environment variables: one `Settings`, one module-level `settings`."""
 
 import re
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
+from limits import parse
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -31,6 +32,9 @@ class Settings(BaseSettings):
 
     model_service_url: str = "http://127.0.0.1:3000"
     model_service_token: SecretStr | None = None
+    # How the gateway proves itself to the model service: the static MODEL_SERVICE_TOKEN
+    # (compose), or a Google ID token for MODEL_SERVICE_URL (a private Cloud Run service).
+    model_service_auth: Literal["token", "google-id-token"] = "token"
     model_service_connect_timeout_s: float = Field(default=2.0, gt=0)
     # A review request waits at most this long for its score before answering `pending`.
     scoring_timeout_s: float = Field(default=10.0, gt=0)
@@ -61,19 +65,38 @@ class Settings(BaseSettings):
     # A review the model service refuses (4xx) is retried this much later, not blocking others.
     scorer_reject_delay_s: float = Field(default=3600.0, gt=0)
 
-    # Once any key is set (comma-separated), writes (POST/PATCH/DELETE) need one of them, sent as
-    # `X-API-Key: <key>` or `Authorization: Bearer <key>`; reads stay open.
+    # Machine clients (comma-separated keys), with every right an admin has, sent as
+    # `X-API-Key: <key>` or `Authorization: Bearer <key>`; people sign in for a token instead.
     gateway_api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    # Signs the access tokens; unset, a key generated into SECRET_KEY_FILE (local runs only:
+    # instances behind one URL must share one key).
+    secret_key: SecretStr | None = None
+    secret_key_file: str = "state/secret_key"
+    access_token_expire_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    # The first admin, created at start when no account has this email yet.
+    first_superuser: str | None = None
+    first_superuser_password: SecretStr | None = None
     # Browser origins (scheme://host[:port], comma-separated) whose pages may call the API.
     gateway_cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
-    # Writes per client (its API key, else its address) per minute after a burst; 0: no limit.
-    gateway_write_rate_per_minute: float = Field(default=1200, ge=0)
-    gateway_write_burst: int = Field(default=300, ge=1)
+    # Abuse limits (the `limits` library's notation, e.g. "5/minute"), counted in memory, or in
+    # Redis (redis://host:port) so that every gateway instance counts against the same limit.
+    rate_limit_storage_url: str = "memory://"
+    # Writes per caller (the user, else the API key); "" turns the limit off.
+    gateway_write_limit: str = "1200/minute"
+    # Failed sign-ins per account and per client address, before 429 with Retry-After.
+    sign_in_limit_per_account: str = "5/minute"
+    sign_in_limit_per_client: str = "20/minute"
     # Larger request bodies get 413; a review's body stays under 32 KiB even with every
     # character \u-escaped.
     gateway_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
-    @field_validator("model_service_token", mode="before")
+    @field_validator(
+        "model_service_token",
+        "secret_key",
+        "first_superuser",
+        "first_superuser_password",
+        mode="before",
+    )
     @classmethod
     def _empty_token_is_none(cls, value: object) -> object:
         return None if value == "" else value
@@ -83,6 +106,18 @@ class Settings(BaseSettings):
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("gateway_write_limit", "sign_in_limit_per_account", "sign_in_limit_per_client")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        if value:
+            try:
+                parse(value)
+            except ValueError:
+                raise ValueError(
+                    f"a limit reads like '5/minute' or '100/15minutes': {value!r}"
+                ) from None
         return value
 
     @field_validator("gateway_cors_origins")

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the tests and the local stack need, only when one is missing.
+# Installs the Debian packages the tests and the local stack need, only when one is missing
+# (Redis: the shared rate limit's tests).
 # Concurrent first-time runs (two `make serve-*` at once) take turns on a lock instead of
 # colliding on apt; the one that waited finds everything installed and exits.
 set -euo pipefail
@@ -21,6 +22,7 @@ missing() {  # sets `need` to the packages not installed
     command -v chromium >/dev/null || need+=(chromium)
     fonts_present || need+=(fonts-noto-cjk)
     command -v wrk >/dev/null || need+=(wrk)
+    command -v redis-server >/dev/null || need+=(redis-server)
 }
 
 missing

@@ -4,6 +4,7 @@ state/logs/, the developer's environment as each part's configuration."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import sys
 import time
@@ -15,6 +16,9 @@ from stack.parts import GatewayProcess, ModelServiceProcess, UIProcess
 from stack.process import REPO_ROOT, ServerProcess
 
 LOG_DIR = REPO_ROOT / "state" / "logs"
+# The local admin's password when FIRST_SUPERUSER_PASSWORD is unset: generated once, kept here.
+ADMIN_PASSWORD_FILE = REPO_ROOT / "state" / "admin-password"
+LOCAL_ADMIN = "admin@localhost"
 READY_TIMEOUT_S = 120.0
 POLL_S = 0.5
 
@@ -37,6 +41,11 @@ class LocalStack:
         def log(part: str) -> Path | None:
             return None if log_dir is None else log_dir / f"{part}.log"
 
+        admin = {
+            "FIRST_SUPERUSER": environ.get("FIRST_SUPERUSER") or LOCAL_ADMIN,
+            "FIRST_SUPERUSER_PASSWORD": environ.get("FIRST_SUPERUSER_PASSWORD")
+            or local_admin_password(),
+        }
         model_port = port("MODEL_SERVICE_PORT", 3000)
         gateway_port = port("GATEWAY_PORT", 8000)
         model_service_url = environ.get("MODEL_SERVICE_URL") or f"http://127.0.0.1:{model_port}"
@@ -46,7 +55,12 @@ class LocalStack:
                 port=model_port, log_path=log("model-service"), isolated=False
             ),
             gateway=GatewayProcess(
-                None, model_service_url, port=gateway_port, log_path=log("gateway"), isolated=False
+                None,
+                model_service_url,
+                admin,
+                port=gateway_port,
+                log_path=log("gateway"),
+                isolated=False,
             ),
             ui=UIProcess(
                 gateway_url,
@@ -57,8 +71,31 @@ class LocalStack:
             ),
         )
 
+    def sign_in_hint(self) -> str:
+        """How the developer signs in as the local admin: the password's file, not the password."""
+        email = self.gateway.env["FIRST_SUPERUSER"]
+        if self.gateway.env["FIRST_SUPERUSER_PASSWORD"] == _read(ADMIN_PASSWORD_FILE):
+            where = f"password in {ADMIN_PASSWORD_FILE}"
+        else:
+            where = "password from FIRST_SUPERUSER_PASSWORD"
+        return f"{email} ({where})"
+
     def parts(self) -> dict[str, ServerProcess]:
         return {"model": self.model_service, "gateway": self.gateway, "ui": self.ui}
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text(encoding="utf-8").strip() if path.exists() else None
+
+
+def local_admin_password() -> str:
+    """The local admin's password, generated (owner-only, git-ignored state/) on first use."""
+    path = ADMIN_PASSWORD_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(18) + "\n", encoding="utf-8")
+    return _read(path) or ""
 
 
 def _stop_on_sigterm() -> None:
@@ -89,7 +126,8 @@ def run(stack: LocalStack) -> int:
             "\nMovie GPT is running (Ctrl-C stops everything):\n"
             f"  UI             {stack.ui.url}/\n"
             f"  gateway API    {stack.ui.env['GATEWAY_URL']}/docs\n"
-            f"  model service  {stack.gateway.env['MODEL_SERVICE_URL']}/  (POST /classify)\n",
+            f"  model service  {stack.gateway.env['MODEL_SERVICE_URL']}/  (POST /classify)\n"
+            f"  sign in as     {stack.sign_in_hint()}\n",
             flush=True,
         )
         while all(part.process.poll() is None for part in parts):

@@ -7,6 +7,7 @@ on fixed ports, configured by the developer's environment like any deployment.
 
 from __future__ import annotations
 
+import secrets
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -14,6 +15,13 @@ from pathlib import Path
 from stack.process import ServerProcess
 
 SERVICE = "model_service.service:SentimentService"
+# The machine client key of every isolated gateway this process starts (tests, benchmarks): full
+# rights, the way a test or load generator drives the gateway without signing in.
+MACHINE_KEY = secrets.token_urlsafe(24)
+MACHINE_HEADERS = {"X-API-Key": MACHINE_KEY}
+# And its first admin, for tests that sign in as one (the browser's admin-only controls).
+TEST_ADMIN_EMAIL = "admin@localhost"
+TEST_ADMIN_PASSWORD = secrets.token_urlsafe(18)
 # Quick retries, so a test that waits for the background scorer waits seconds, not minutes.
 FAST_SCORER = {"SCORER_POLL_INTERVAL_S": "0.3", "SCORER_MAX_BACKOFF_S": "1"}
 
@@ -61,7 +69,9 @@ class GatewayProcess(ServerProcess):
 
     The port stays the same across stop()/start(), so clients keep their URL over a restart.
     A None `database_url` leaves DATABASE_URL to the environment (the SQLite default).
-    `env` adds gateway settings, e.g. {"MODEL_SERVICE_TOKEN": "..."}.
+    `env` adds gateway settings, e.g. {"MODEL_SERVICE_TOKEN": "..."}. Isolated, it accepts
+    MACHINE_KEY (send MACHINE_HEADERS), has TEST_ADMIN_EMAIL as its first admin and signs
+    tokens with a key of its own.
     """
 
     name = "gateway"
@@ -83,7 +93,16 @@ class GatewayProcess(ServerProcess):
             wiring["DATABASE_URL"] = database_url
         if isolated:
             # The developer's own gateway settings must not leak into a test's server.
-            wiring |= {"MODEL_SERVICE_TOKEN": "", "GATEWAY_HOST": "127.0.0.1", **FAST_SCORER}
+            wiring |= {
+                "MODEL_SERVICE_TOKEN": "",
+                "GATEWAY_HOST": "127.0.0.1",
+                "GATEWAY_API_KEYS": MACHINE_KEY,
+                "SECRET_KEY": secrets.token_urlsafe(32),
+                "FIRST_SUPERUSER": TEST_ADMIN_EMAIL,
+                "FIRST_SUPERUSER_PASSWORD": TEST_ADMIN_PASSWORD,
+                "RATE_LIMIT_STORAGE_URL": "memory://",
+                **FAST_SCORER,
+            }
         # PORT (Cloud Run's) wins over GATEWAY_PORT, so both name this server's port.
         wiring |= {"GATEWAY_PORT": str(self.port), "PORT": str(self.port)}
         self.env |= {**wiring, **(env or {})}
@@ -115,8 +134,7 @@ class UIProcess(ServerProcess):
         if lang is not None:
             wiring["UI_LANG"] = lang
         if isolated:
-            # The developer's own key must not leak into a test's server.
-            wiring |= {"GATEWAY_API_KEY": "", "GRADIO_SERVER_NAME": "127.0.0.1"}
+            wiring["GRADIO_SERVER_NAME"] = "127.0.0.1"
         # Gradio's own variable wins over PORT and UI_PORT.
         wiring["GRADIO_SERVER_PORT"] = str(self.port)
         self.env |= wiring

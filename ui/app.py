@@ -1,12 +1,15 @@
-"""The Gradio app: five tabs over the gateway's HTTP API, handlers as plain functions.
+"""The Gradio app: six tabs over the gateway's HTTP API, handlers as plain functions.
 
 Every handler turns a `GatewayError` into a readable message in the page; nothing here talks to
-the database or the model service directly.
+the database or the model service directly. A visitor's sign-in (`Visitor`: their token and
+account) lives in their browser tab's session state only; the page shows each visitor only the
+controls the gateway would let them use.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 
@@ -23,11 +26,10 @@ HIDDEN = "hidden"
 ALL_MOVIES = 0  # the Reviews filter's "all movies" choice; real ids start at 1
 MOVIE_FIELDS = ("title", "release_date", "director", "genre", "poster_url")
 
-client = GatewayClient(
-    settings.gateway_url,
-    api_key=settings.gateway_api_key,
-    timeout_s=settings.gateway_timeout_s,
-)
+client = GatewayClient(settings.gateway_url, timeout_s=settings.gateway_timeout_s)
+
+# {"token": ..., "user": {...}} for a signed-in visitor, None for an anonymous one.
+Visitor = dict[str, Any] | None
 
 
 def showing(visible: bool) -> bool | str:
@@ -49,6 +51,65 @@ def show_status() -> str:
         return render.status_panel(client.health())
     except GatewayError as error:
         return render.status_panel(None, error)
+
+
+# --- Account ------------------------------------------------------------------------------------
+
+
+def token_of(visitor: Visitor) -> str | None:
+    return visitor["token"] if visitor else None
+
+
+def is_admin(visitor: Visitor) -> bool:
+    return bool(visitor and visitor["user"].get("is_admin"))
+
+
+def may_change(visitor: Visitor, review: dict[str, Any]) -> bool:
+    """What the gateway allows: an admin changes any review, a user their own."""
+    if visitor is None:
+        return False
+    return is_admin(visitor) or review.get("user_id") == visitor["user"]["id"]
+
+
+def sign_in(email: str, password: str) -> tuple[Visitor, str, str]:
+    """Sign in; returns the visitor, the account notice and the password box (cleared)."""
+    try:
+        token = client.sign_in(email=(email or "").strip(), password=password or "")
+        visitor = {"token": token, "user": client.me(token=token)}
+    except GatewayError as error:
+        return None, render.error_notice(error), ""
+    return visitor, render.account_status(visitor["user"]), ""
+
+
+def sign_up(email: str, password: str, display_name: str) -> tuple[Visitor, str, str]:
+    """Create the account, then sign in with it."""
+    try:
+        client.register(
+            email=(email or "").strip(),
+            password=password or "",
+            display_name=(display_name or "").strip(),
+        )
+    except GatewayError as error:
+        return None, render.error_notice(error), gr.skip()
+    return sign_in(email, password)
+
+
+def sign_out() -> tuple[Visitor, str]:
+    return None, render.account_status(None)
+
+
+def show_access(visitor: Visitor) -> tuple:
+    """The controls this visitor may use: movie forms for admins, the review form once signed
+    in; in their place, a note saying who may. (Layout blocks take plain booleans: a hidden
+    one's children stay in the page and are drawn when it is shown.)"""
+    admin, signed_in = is_admin(visitor), visitor is not None
+    return (
+        gr.Column(visible=admin),
+        shown("" if admin else render.notice(render.escape(T["admins_only"]))),
+        gr.Column(visible=admin),
+        gr.Column(visible=signed_in),
+        shown("" if signed_in else render.notice(render.escape(T["sign_in_to_write"]))),
+    )
 
 
 # --- Movie choices shared by the Movies, Write review and Reviews tabs ----------------------------
@@ -81,7 +142,9 @@ def movie_filter(current: int | None) -> gr.Dropdown:
 # --- Add movie ------------------------------------------------------------------------------------
 
 
-def add_movie(title: str, release_date: str, director: str, genre: str, poster_url: str) -> tuple:
+def add_movie(
+    visitor: Visitor, title: str, release_date: str, director: str, genre: str, poster_url: str
+) -> tuple:
     """Create a movie; the gateway's validation messages go next to their fields.
 
     Returns the notice, one error slot per field, then the five field values (cleared on success).
@@ -92,7 +155,7 @@ def add_movie(title: str, release_date: str, director: str, genre: str, poster_u
         field: (v or "").strip() for field, v in typed if field == "title" or (v or "").strip()
     }
     try:
-        created = client.create_movie(movie)
+        created = client.create_movie(movie, token=token_of(visitor))
     except GatewayError as error:
         slots = [shown(render.field_error(error.field_errors.get(f))) for f in MOVIE_FIELDS]
         message = (
@@ -114,9 +177,11 @@ def add_movie(title: str, release_date: str, director: str, genre: str, poster_u
 def show_movies(query: str) -> str:
     query = (query or "").strip()
     try:
-        return render.movie_cards(client.list_movies(q=query or None), searched=bool(query))
+        movies = client.list_movies(q=query or None)
+        ratings = {movie["id"]: client.movie_rating(movie["id"]) for movie in movies}
     except GatewayError as error:
         return render.error_notice(error)
+    return render.movie_cards(movies, searched=bool(query), ratings=ratings)
 
 
 def ask_delete(movie_id: int | None) -> tuple[gr.Row, str, gr.HTML]:
@@ -135,13 +200,15 @@ def ask_delete(movie_id: int | None) -> tuple[gr.Row, str, gr.HTML]:
     return gr.Row(visible=True), render.notice(question, kind="warn"), shown("")
 
 
-def confirm_delete(movie_id: int | None, query: str) -> tuple[gr.Row, gr.HTML, str, gr.Dropdown]:
+def confirm_delete(
+    visitor: Visitor, movie_id: int | None, query: str
+) -> tuple[gr.Row, gr.HTML, str, gr.Dropdown]:
     """Second step: delete the movie (its reviews go with it) and refresh the list."""
     if movie_id is None:
         return (*cancel_delete(), show_movies(query), gr.skip())
     try:
         title = client.get_movie(movie_id)["title"]
-        client.delete_movie(movie_id)
+        client.delete_movie(movie_id, token=token_of(visitor))
         message = render.notice(render.escape(T["movie_deleted"].format(title=title)), kind="ok")
     except GatewayError as error:
         message = render.error_notice(error)
@@ -155,7 +222,7 @@ def cancel_delete() -> tuple[gr.Row, gr.HTML]:
 # --- Write review -------------------------------------------------------------------------------
 
 
-def submit_review(movie_id: int | None, author: str, content: str) -> tuple:
+def submit_review(visitor: Visitor, movie_id: int | None, content: str) -> tuple:
     """Post a review and show its label, or that it waits to be scored.
 
     Returns the result, the review id (for a later refresh), the refresh button and the review
@@ -165,7 +232,9 @@ def submit_review(movie_id: int | None, author: str, content: str) -> tuple:
         message = render.notice(render.escape(T["pick_movie_first"]), kind="error")
         return message, None, gr.Button(visible=HIDDEN), gr.skip()
     try:
-        review = client.create_review(movie_id=movie_id, author=author or "", content=content or "")
+        review = client.create_review(
+            movie_id=movie_id, content=content or "", token=token_of(visitor)
+        )
     except GatewayError as error:
         return render.error_notice(error), None, gr.Button(visible=HIDDEN), gr.skip()
     pending = review.get("status") != "scored"
@@ -188,10 +257,12 @@ def refresh_review(review_id: int | None) -> tuple[str, gr.Button]:
 # --- Reviews --------------------------------------------------------------------------------------
 
 
-def show_reviews(movie_id: int | None, page: int = 0) -> tuple:
-    """One page of reviews plus, for a single movie, its statistics and charts.
+def show_reviews(movie_id: int | None, page: int = 0, visitor: Visitor = None) -> tuple:
+    """One page of reviews plus, for a single movie, its statistics and charts, and the page's
+    reviews this visitor may change.
 
-    Returns stats, label chart, trend chart, review list, page label, page, previous, next.
+    Returns stats, label chart, trend chart, review list, page label, page, previous, next,
+    the manage row and its review picker.
     """
     movie_id = movie_id or ALL_MOVIES
     page = max(page, 0)
@@ -202,7 +273,8 @@ def show_reviews(movie_id: int | None, page: int = 0) -> tuple:
         )
         insight = _movie_insight(movie_id) if movie_id else None
     except GatewayError as error:
-        return (render.error_notice(error), *_no_charts(), "", "", page, *_pager(page, False))
+        return (render.error_notice(error), *_no_charts(), "", "", page, *_pager(page, False),
+                *_manage(visitor, []))  # fmt: skip
     if insight is None:
         stats, charts = render.notice(render.escape(T["pick_movie_for_stats"])), _no_charts()
     else:
@@ -210,15 +282,57 @@ def show_reviews(movie_id: int | None, page: int = 0) -> tuple:
     listing = render.review_cards(reviews, titles)
     has_next = len(reviews) == PAGE_SIZE
     page_label = T["page"].format(page=page + 1)
-    return (stats, *charts, listing, page_label, page, *_pager(page, has_next))
+    return (stats, *charts, listing, page_label, page, *_pager(page, has_next),
+            *_manage(visitor, reviews))  # fmt: skip
 
 
-def previous_page(movie_id: int | None, page: int) -> tuple:
-    return show_reviews(movie_id, page - 1)
+def first_page(movie_id: int | None, visitor: Visitor = None) -> tuple:
+    return show_reviews(movie_id, 0, visitor)
 
 
-def next_page(movie_id: int | None, page: int) -> tuple:
-    return show_reviews(movie_id, page + 1)
+def previous_page(movie_id: int | None, page: int, visitor: Visitor = None) -> tuple:
+    return show_reviews(movie_id, page - 1, visitor)
+
+
+def next_page(movie_id: int | None, page: int, visitor: Visitor = None) -> tuple:
+    return show_reviews(movie_id, page + 1, visitor)
+
+
+def _manage(visitor: Visitor, reviews: list[dict[str, Any]]) -> tuple[gr.Column, gr.Dropdown]:
+    """Edit and delete, offered for the reviews this visitor may change, and only then."""
+    mine = [(render.review_choice_label(r), r["id"]) for r in reviews if may_change(visitor, r)]
+    return (
+        gr.Column(visible=bool(mine)),
+        gr.Dropdown(choices=mine, value=mine[0][1] if mine else None),
+    )
+
+
+def edit_review(
+    visitor: Visitor, review_id: int | None, content: str, movie_id: int | None, page: int
+) -> tuple:
+    """Save new text for the picked review; returns the notice, then the refreshed page."""
+    if review_id is None:
+        return (shown(""), *show_reviews(movie_id, page, visitor))
+    try:
+        client.update_review(review_id, content=content or "", token=token_of(visitor))
+        message = render.notice(render.escape(T["review_updated"]), kind="ok")
+    except GatewayError as error:
+        message = render.error_notice(error)
+    return (shown(message), *show_reviews(movie_id, page, visitor))
+
+
+def delete_review(
+    visitor: Visitor, review_id: int | None, movie_id: int | None, page: int
+) -> tuple:
+    """Delete the picked review; returns the notice, then the refreshed page."""
+    if review_id is None:
+        return (shown(""), *show_reviews(movie_id, page, visitor))
+    try:
+        client.delete_review(review_id, token=token_of(visitor))
+        message = render.notice(render.escape(T["review_deleted"]), kind="ok")
+    except GatewayError as error:
+        message = render.error_notice(error)
+    return (shown(message), *show_reviews(movie_id, page, visitor))
 
 
 def _movie_insight(movie_id: int) -> tuple[str, tuple[gr.BarPlot, gr.LinePlot]]:
@@ -254,23 +368,43 @@ def movie_field(field: str) -> gr.Textbox:
 
 with gr.Blocks(title=T["title"], analytics_enabled=False) as demo:
     gr.Markdown(f"# {T['title']}\n{T['tagline']}", elem_id="masthead")
+    # Per browser tab: a reload signs the visitor out, and no other visitor ever sees it.
+    visitor = gr.State(None)
     with gr.Tabs():
         with gr.Tab(T["tab_home"], id="home") as home_tab:
             gr.Markdown(T["home_intro"])
             status_html = gr.HTML(elem_id="service-status")
             status_refresh = gr.Button(T["refresh"], size="sm", elem_id="status-refresh")
 
-        with gr.Tab(T["tab_add_movie"], id="add-movie") as add_tab:
-            form_notice = gr.HTML(visible=HIDDEN, elem_id="add-movie-notice")
-            field_inputs, field_errors = [], []
-            # Title alone on the first line, then two fields a line; each error under its field.
-            for line in (("title",), ("release_date", "director"), ("genre", "poster_url")):
-                with gr.Row():
-                    for field in line:
-                        with gr.Column():
-                            field_inputs.append(movie_field(field))
-                            field_errors.append(gr.HTML(visible=HIDDEN, elem_id=f"{field}-error"))
-            add_button = gr.Button(T["add_movie"], variant="primary", elem_id="add-movie-button")
+        with gr.Tab(T["tab_account"], id="account"):
+            account_html = gr.HTML(render.account_status(None), elem_id="account-status")
+            account_email = gr.Textbox(label=T["email"], elem_id="account-email")
+            account_password = gr.Textbox(
+                label=T["password"], type="password", elem_id="account-password"
+            )
+            account_name = gr.Textbox(label=T["display_name"], elem_id="account-name")
+            with gr.Row():
+                sign_in_button = gr.Button(T["sign_in"], variant="primary", elem_id="sign-in")
+                sign_up_button = gr.Button(T["sign_up"], elem_id="sign-up")
+                sign_out_button = gr.Button(T["sign_out"], elem_id="sign-out")
+
+        with gr.Tab(T["tab_add_movie"], id="add-movie"):
+            add_access = gr.HTML(render.notice(render.escape(T["admins_only"])))
+            with gr.Column(visible=False, elem_id="add-movie-form") as add_form:
+                form_notice = gr.HTML(visible=HIDDEN, elem_id="add-movie-notice")
+                field_inputs, field_errors = [], []
+                # Title alone on the first line, then two fields a line; each error under it.
+                for line in (("title",), ("release_date", "director"), ("genre", "poster_url")):
+                    with gr.Row():
+                        for field in line:
+                            with gr.Column():
+                                field_inputs.append(movie_field(field))
+                                field_errors.append(
+                                    gr.HTML(visible=HIDDEN, elem_id=f"{field}-error")
+                                )
+                add_button = gr.Button(
+                    T["add_movie"], variant="primary", elem_id="add-movie-button"
+                )
 
         with gr.Tab(T["tab_movies"], id="movies") as movies_tab:
             with gr.Row(equal_height=True):
@@ -279,31 +413,35 @@ with gr.Blocks(title=T["title"], analytics_enabled=False) as demo:
                 )
                 search_button = gr.Button(T["search"], scale=1, elem_id="movie-search-button")
             movie_list = gr.HTML(elem_id="movie-list")
-            with gr.Row(equal_height=True):
-                delete_pick = gr.Dropdown(
-                    label=T["movie_to_delete"], scale=4, elem_id="delete-pick"
-                )
-                delete_button = gr.Button(
-                    T["delete"], variant="stop", scale=1, elem_id="delete-button"
-                )
-            with gr.Row(visible=HIDDEN, equal_height=True, elem_id="confirm-delete") as confirm_row:
-                confirm_text = gr.HTML()
-                confirm_yes = gr.Button(T["confirm_yes"], variant="stop", elem_id="confirm-yes")
-                confirm_no = gr.Button(T["cancel"], elem_id="confirm-no")
+            with gr.Column(visible=False, elem_id="movie-admin") as movie_admin:
+                with gr.Row(equal_height=True):
+                    delete_pick = gr.Dropdown(
+                        label=T["movie_to_delete"], scale=4, elem_id="delete-pick"
+                    )
+                    delete_button = gr.Button(
+                        T["delete"], variant="stop", scale=1, elem_id="delete-button"
+                    )
+                with gr.Row(
+                    visible=HIDDEN, equal_height=True, elem_id="confirm-delete"
+                ) as confirm_row:
+                    confirm_text = gr.HTML()
+                    confirm_yes = gr.Button(T["confirm_yes"], variant="stop", elem_id="confirm-yes")
+                    confirm_no = gr.Button(T["cancel"], elem_id="confirm-no")
             movies_notice = gr.HTML(visible=HIDDEN, elem_id="movies-notice")
 
         with gr.Tab(T["tab_write_review"], id="write-review") as write_tab:
-            review_movie = gr.Dropdown(label=T["movie"], elem_id="review-movie")
-            review_author = gr.Textbox(
-                label=T["author"], placeholder=T["author_hint"], elem_id="review-author"
-            )
-            review_content = gr.Textbox(
-                label=T["review_content"],
-                lines=4,
-                placeholder=T["review_content_hint"],
-                elem_id="review-content",
-            )
-            submit_button = gr.Button(T["write_review"], variant="primary", elem_id="submit-review")
+            write_access = gr.HTML(render.notice(render.escape(T["sign_in_to_write"])))
+            with gr.Column(visible=False, elem_id="review-form") as review_form:
+                review_movie = gr.Dropdown(label=T["movie"], elem_id="review-movie")
+                review_content = gr.Textbox(
+                    label=T["review_content"],
+                    lines=4,
+                    placeholder=T["review_content_hint"],
+                    elem_id="review-content",
+                )
+                submit_button = gr.Button(
+                    T["write_review"], variant="primary", elem_id="submit-review"
+                )
             review_result = gr.HTML(elem_id="review-result")
             refresh_button = gr.Button(
                 T["refresh_result"], visible=HIDDEN, elem_id="refresh-review"
@@ -342,6 +480,15 @@ with gr.Blocks(title=T["title"], analytics_enabled=False) as demo:
                 page_label = gr.Markdown(T["page"].format(page=1), elem_id="page-label")
                 next_button = gr.Button(T["next_page"], interactive=False, elem_id="next-page")
             review_page = gr.State(0)
+            with gr.Column(visible=False, elem_id="manage-reviews") as manage_row:
+                manage_pick = gr.Dropdown(label=T["review_to_manage"], elem_id="manage-pick")
+                manage_content = gr.Textbox(label=T["new_content"], elem_id="manage-content")
+                with gr.Row():
+                    edit_button = gr.Button(T["save_edit"], elem_id="edit-review")
+                    delete_review_button = gr.Button(
+                        T["delete_review"], variant="stop", elem_id="delete-review"
+                    )
+            manage_notice = gr.HTML(visible=HIDDEN, elem_id="manage-notice")
 
     # --- Wiring -----------------------------------------------------------------------------------
     review_outputs = [
@@ -353,14 +500,30 @@ with gr.Blocks(title=T["title"], analytics_enabled=False) as demo:
         review_page,
         previous_button,
         next_button,
+        manage_row,
+        manage_pick,
     ]
+    access_outputs = [add_form, add_access, movie_admin, review_form, write_access]
 
     demo.load(show_status, outputs=status_html)
     home_tab.select(show_status, outputs=status_html)
     status_refresh.click(show_status, outputs=status_html)
 
+    account_outputs = [visitor, account_html, account_password]
+    sign_in_button.click(
+        sign_in, inputs=[account_email, account_password], outputs=account_outputs
+    ).then(show_access, inputs=visitor, outputs=access_outputs)
+    sign_up_button.click(
+        sign_up, inputs=[account_email, account_password, account_name], outputs=account_outputs
+    ).then(show_access, inputs=visitor, outputs=access_outputs)
+    sign_out_button.click(sign_out, outputs=[visitor, account_html]).then(
+        show_access, inputs=visitor, outputs=access_outputs
+    )
+
     add_button.click(
-        add_movie, inputs=field_inputs, outputs=[form_notice, *field_errors, *field_inputs]
+        add_movie,
+        inputs=[visitor, *field_inputs],
+        outputs=[form_notice, *field_errors, *field_inputs],
     )
 
     movies_tab.select(show_movies, inputs=search_box, outputs=movie_list).then(
@@ -373,7 +536,7 @@ with gr.Blocks(title=T["title"], analytics_enabled=False) as demo:
     )
     confirm_yes.click(
         confirm_delete,
-        inputs=[delete_pick, search_box],
+        inputs=[visitor, delete_pick, search_box],
         outputs=[confirm_row, movies_notice, movie_list, delete_pick],
     )
     confirm_no.click(cancel_delete, outputs=[confirm_row, movies_notice])
@@ -381,19 +544,28 @@ with gr.Blocks(title=T["title"], analytics_enabled=False) as demo:
     write_tab.select(movie_picker, inputs=review_movie, outputs=review_movie)
     submit_button.click(
         submit_review,
-        inputs=[review_movie, review_author, review_content],
+        inputs=[visitor, review_movie, review_content],
         outputs=[review_result, review_id, refresh_button, review_content],
     )
     refresh_button.click(refresh_review, inputs=review_id, outputs=[review_result, refresh_button])
 
+    page_inputs = [reviews_filter, review_page, visitor]
     reviews_tab.select(movie_filter, inputs=reviews_filter, outputs=reviews_filter).then(
-        show_reviews, inputs=reviews_filter, outputs=review_outputs
+        first_page, inputs=[reviews_filter, visitor], outputs=review_outputs
     )
-    reviews_filter.input(show_reviews, inputs=reviews_filter, outputs=review_outputs)
-    previous_button.click(
-        previous_page, inputs=[reviews_filter, review_page], outputs=review_outputs
+    reviews_filter.input(first_page, inputs=[reviews_filter, visitor], outputs=review_outputs)
+    previous_button.click(previous_page, inputs=page_inputs, outputs=review_outputs)
+    next_button.click(next_page, inputs=page_inputs, outputs=review_outputs)
+    edit_button.click(
+        edit_review,
+        inputs=[visitor, manage_pick, manage_content, reviews_filter, review_page],
+        outputs=[manage_notice, *review_outputs],
     )
-    next_button.click(next_page, inputs=[reviews_filter, review_page], outputs=review_outputs)
+    delete_review_button.click(
+        delete_review,
+        inputs=[visitor, manage_pick, reviews_filter, review_page],
+        outputs=[manage_notice, *review_outputs],
+    )
 
 
 CSS = (Path(__file__).parent / "style.css").read_text(encoding="utf-8")

@@ -1,6 +1,8 @@
 """The UI's HTTP client for the gateway API: one httpx client, explicit timeouts, one error type.
 
-No Gradio here, so the client is tested on its own against a real gateway.
+No Gradio here, so the client is tested on its own against a real gateway. Writes carry the
+signed-in visitor's `token` (from `sign_in`), passed per call: the client is shared by every
+visitor and holds nobody's credentials (`api_key` is for machine clients, e.g. tests).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ class GatewayError(Exception):
 
 
 class GatewayClient:
-    """The gateway's movies, reviews, ratings and health, as plain dicts."""
+    """The gateway's accounts, movies, reviews, ratings and health, as plain dicts."""
 
     def __init__(
         self,
@@ -68,15 +70,42 @@ class GatewayClient:
     def get_movie(self, movie_id: int) -> dict[str, Any]:
         return self._request("GET", f"/movies/{movie_id}")
 
-    def create_movie(self, movie: dict[str, Any]) -> dict[str, Any]:
-        return self._request("POST", "/movies/", json=movie)
+    def register(self, *, email: str, password: str, display_name: str) -> dict[str, Any]:
+        body = {"email": email, "password": password, "display_name": display_name}
+        return self._request("POST", "/auth/register", json=body)
 
-    def delete_movie(self, movie_id: int) -> dict[str, Any]:
-        return self._request("DELETE", f"/movies/{movie_id}")
+    def sign_in(self, *, email: str, password: str) -> str:
+        """An access token for the account (the OAuth2 password flow)."""
+        form = {"username": email, "password": password}
+        return self._request("POST", "/auth/token", data=form)["access_token"]
 
-    def create_review(self, *, movie_id: int, author: str, content: str) -> dict[str, Any]:
-        body = {"movie_id": movie_id, "author": author, "content": content}
-        return self._request("POST", "/reviews/", json=body)
+    def me(self, *, token: str) -> dict[str, Any]:
+        return self._request("GET", "/users/me", token=token)
+
+    def create_movie(self, movie: dict[str, Any], *, token: str | None = None) -> dict[str, Any]:
+        return self._request("POST", "/movies/", json=movie, token=token)
+
+    def delete_movie(self, movie_id: int, *, token: str | None = None) -> dict[str, Any]:
+        return self._request("DELETE", f"/movies/{movie_id}", token=token)
+
+    def create_review(
+        self, *, movie_id: int, content: str, token: str | None = None, author: str | None = None
+    ) -> dict[str, Any]:
+        """A review by the signed-in visitor (`author` is for machine clients only)."""
+        body: dict[str, Any] = {"movie_id": movie_id, "content": content}
+        if author is not None:
+            body["author"] = author
+        return self._request("POST", "/reviews/", json=body, token=token)
+
+    def update_review(
+        self, review_id: int, *, content: str, token: str | None = None
+    ) -> dict[str, Any]:
+        return self._request(
+            "PATCH", f"/reviews/{review_id}", json={"content": content}, token=token
+        )
+
+    def delete_review(self, review_id: int, *, token: str | None = None) -> dict[str, Any]:
+        return self._request("DELETE", f"/reviews/{review_id}", token=token)
 
     def get_review(self, review_id: int) -> dict[str, Any]:
         return self._request("GET", f"/reviews/{review_id}")
@@ -91,8 +120,16 @@ class GatewayClient:
         return self._request("GET", f"/reviews/movie/{movie_id}/rating")
 
     def _request(
-        self, method: str, path: str, *, accept: tuple[int, ...] = (), **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        *,
+        accept: tuple[int, ...] = (),
+        token: str | None = None,
+        **kwargs: Any,
     ) -> Any:
+        if token:
+            kwargs["headers"] = {"Authorization": f"Bearer {token}"}
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:

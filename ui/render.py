@@ -67,14 +67,31 @@ def status_panel(health: dict[str, Any] | None, error: GatewayError | None = Non
     return f'<div class="status-panel"><h3>{escape(T["status_heading"])}</h3><ul>{items}</ul></div>'
 
 
-def movie_cards(movies: list[dict[str, Any]], *, searched: bool = False) -> str:
-    """The movie list: poster (where given), title, year, director and genre."""
+def movie_cards(
+    movies: list[dict[str, Any]],
+    *,
+    searched: bool = False,
+    ratings: dict[int, dict[str, Any]] | None = None,
+) -> str:
+    """The movie list: poster (where given), title, year, director and genre, and each movie's
+    rating and review count where `ratings` (by movie id) has them."""
     if not movies:
         return notice(escape(T["no_movies_found" if searched else "no_movies"]))
-    return '<div class="movie-grid">' + "".join(_movie_card(m) for m in movies) + "</div>"
+    ratings = ratings or {}
+    cards = "".join(_movie_card(m, ratings.get(m["id"])) for m in movies)
+    return f'<div class="movie-grid">{cards}</div>'
 
 
-def _movie_card(movie: dict[str, Any]) -> str:
+def _rating_line(rating: dict[str, Any] | None) -> str:
+    if rating is None:
+        return ""
+    parts = [T["movie_review_count"].format(count=rating["review_count"])]
+    if rating.get("average_score") is not None:
+        parts.insert(0, T["movie_rating"].format(score=rating["average_score"]))
+    return f'<div class="movie-rating">{escape(" · ".join(parts))}</div>'
+
+
+def _movie_card(movie: dict[str, Any], rating: dict[str, Any] | None = None) -> str:
     poster_url = movie.get("poster_url") or ""
     if poster_url.startswith(("http://", "https://")):
         # A CSS background rather than <img>: a poster that fails to load leaves a plain tile.
@@ -87,7 +104,7 @@ def _movie_card(movie: dict[str, Any]) -> str:
     return (
         f'<div class="movie-card">{poster}<div class="movie-info">'
         f'<div class="movie-title">{escape(movie["title"])}</div>'
-        f'<div class="movie-facts">{facts_line}</div></div></div>'
+        f'<div class="movie-facts">{facts_line}</div>{_rating_line(rating)}</div></div>'
     )
 
 
@@ -169,6 +186,19 @@ def _review_card(review: dict[str, Any], movie_title: str) -> str:
         f'<span class="review-time">{escape(_when(review.get("created_at")))}</span></div>'
         f'<div class="review-content">{escape(review["content"])}</div></div>'
     )
+
+
+def account_status(user: dict[str, Any] | None) -> str:
+    """Who is signed in in this browser tab, or that nobody is."""
+    if user is None:
+        return notice(escape(T["signed_out"]))
+    role = T["admin_role"] if user.get("is_admin") else ""
+    return notice(escape(T["signed_in_as"].format(name=user["display_name"]) + role), kind="ok")
+
+
+def review_choice_label(review: dict[str, Any]) -> str:
+    content = review["content"]
+    return f"#{review['id']} {content[:30]}{'…' if len(content) > 30 else ''}"
 
 
 def _when(timestamp: str | None) -> str:

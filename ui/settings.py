@@ -11,9 +11,8 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore")
 
+    # Writes carry the signed-in visitor's own token, kept in their browser session only.
     gateway_url: str = "http://127.0.0.1:8000"
-    # Sent with writes once the gateway asks for a key (GATEWAY_API_KEYS on its side).
-    gateway_api_key: str | None = None
     gateway_timeout_s: float = 10.0
     ui_lang: Literal["ko", "en"] = "ko"
     # Review times are shown in this zone (the gateway stores UTC).

@@ -10,8 +10,8 @@ from gateway.movies import service as movie_service
 from gateway.movies.dependencies import ValidMovie
 from gateway.movies.models import Movie
 from gateway.movies.schemas import MovieCreate, MovieRead, MovieUpdate
-from gateway.schemas import INVALID_INPUT, NOT_FOUND, UNREADABLE_BODY, Message
-from gateway.security import WriteAccess
+from gateway.schemas import FORBIDDEN, INVALID_INPUT, NOT_FOUND, UNREADABLE_BODY, WRITE, Message
+from gateway.users.dependencies import AdminUser
 
 router = APIRouter(prefix="/movies", tags=["movies"], responses=INVALID_INPUT)
 
@@ -31,12 +31,12 @@ def list_movies(
 
 @router.post(
     "/",
-    dependencies=[WriteAccess],
     response_model=MovieRead,
     status_code=status.HTTP_201_CREATED,
-    responses=UNREADABLE_BODY,
+    responses={**WRITE, **FORBIDDEN, **UNREADABLE_BODY},
 )
-def create_movie(movie_in: MovieCreate, session: SessionDep) -> Movie:
+def create_movie(_admin: AdminUser, movie_in: MovieCreate, session: SessionDep) -> Movie:
+    """Admins only."""
     return movie_service.create(session=session, movie_in=movie_in)
 
 
@@ -47,19 +47,18 @@ def read_movie(movie: ValidMovie) -> Movie:
 
 @router.patch(
     "/{movie_id}",
-    dependencies=[WriteAccess],
     response_model=MovieRead,
-    responses={**NOT_FOUND, **UNREADABLE_BODY},
+    responses={**WRITE, **FORBIDDEN, **NOT_FOUND, **UNREADABLE_BODY},
 )
-def update_movie(movie: ValidMovie, movie_in: MovieUpdate, session: SessionDep) -> Movie:
-    """Change the fields sent; the rest stay as they are."""
+def update_movie(
+    _admin: AdminUser, movie: ValidMovie, movie_in: MovieUpdate, session: SessionDep
+) -> Movie:
+    """Change the fields sent; the rest stay as they are. Admins only."""
     return movie_service.update(session=session, movie=movie, movie_in=movie_in)
 
 
-@router.delete(
-    "/{movie_id}", dependencies=[WriteAccess], response_model=Message, responses=NOT_FOUND
-)
-def delete_movie(movie: ValidMovie, session: SessionDep) -> Message:
-    """Delete the movie and its reviews."""
+@router.delete("/{movie_id}", response_model=Message, responses={**WRITE, **FORBIDDEN, **NOT_FOUND})
+def delete_movie(_admin: AdminUser, movie: ValidMovie, session: SessionDep) -> Message:
+    """Delete the movie and its reviews. Admins only."""
     movie_service.delete_(session=session, movie=movie)
     return Message(message="Movie deleted successfully")

@@ -1,4 +1,5 @@
 """`ValidReview`: the review named in the path, or a 404 for every route that takes one;
+`OwnedReview`, that review when the caller may change it;
 `ReviewInsertsDep`, the group commit that stores new reviews; `ScorerDep`, the review scorer.
 
 The app-state dependencies are `async def` though they never wait: FastAPI runs a plain `def`
@@ -17,6 +18,7 @@ from gateway.reviews import service as review_service
 from gateway.reviews.models import Review
 from gateway.reviews.scorer import ReviewScorer
 from gateway.reviews.service import REVIEW_NOT_FOUND, NewReview, ReviewInserts
+from gateway.users.dependencies import CurrentUser
 
 
 def valid_review_id(review_id: int, session: SessionDep) -> Review:
@@ -27,6 +29,19 @@ def valid_review_id(review_id: int, session: SessionDep) -> Review:
 
 
 ValidReview = Annotated[Review, Depends(valid_review_id)]
+
+NOT_YOURS = "Only the review's author or an admin may change it"
+
+
+def owned_review(caller: CurrentUser, review: ValidReview) -> Review:
+    """The review in the path when the caller may change it (the caller is resolved first, so a
+    stranger gets 401 before learning whether the review exists), else 403."""
+    if not caller.owns(review.user_id):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=NOT_YOURS)
+    return review
+
+
+OwnedReview = Annotated[Review, Depends(owned_review)]
 
 
 def review_inserts(

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.database import Base, UTCDateTime, utcnow
 from gateway.scoring.client import LABELS
+from gateway.users.models import User
 
 
 class ReviewStatus(StrEnum):
@@ -38,6 +39,10 @@ class Review(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     movie_id: Mapped[int] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"))
+    # The account that wrote it; None for reviews from before accounts and from machine clients.
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey(User.id, ondelete="SET NULL"), index=True
+    )
     author: Mapped[str] = mapped_column(String(100))
     content: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default=ReviewStatus.PENDING)

@@ -12,18 +12,32 @@ Author = text(min_length=1, max_length=100)
 Content = text(min_length=5, max_length=2000)
 
 
+AUTHOR_IS_THE_ACCOUNT = (
+    "Set by machine clients only: a signed-in user's reviews carry their display name."
+)
+
+
 class ReviewCreate(BaseModel):
     movie_id: int
-    author: Author
+    author: Author | None = Field(default=None, description=AUTHOR_IS_THE_ACCOUNT)
     content: Content = Field(
         description="5 to 2000 characters once surrounding whitespace is trimmed."
     )
 
 
+class NewReviewRecord(BaseModel):
+    """A review as it is stored: the request's fields and who wrote it."""
+
+    movie_id: int
+    author: str
+    content: str
+    user_id: int | None
+
+
 class ReviewUpdate(BaseModel):
     """Only the fields sent are changed; new content is scored again."""
 
-    author: not_null(Author) = None
+    author: not_null(Author) = Field(default=None, description=AUTHOR_IS_THE_ACCOUNT)
     content: not_null(Content) = None
 
 
@@ -34,6 +48,7 @@ class ReviewRead(BaseModel):
 
     id: int
     movie_id: int
+    user_id: int | None = Field(description="The account that wrote it; null for older reviews.")
     author: str
     content: str
     status: Literal["scored", "pending"]

@@ -13,15 +13,17 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.coalescer import Coalescer
 from gateway.database import MAX_ID
+from gateway.errors import invalid_input
 from gateway.movies.dependencies import MOVIE_NOT_FOUND
 from gateway.movies.models import Movie
 from gateway.reviews.claims import Claim, ClaimedReview, new_claim
 from gateway.reviews.models import Review, ReviewStatus
-from gateway.reviews.schemas import ReviewCreate, ReviewUpdate
+from gateway.reviews.schemas import NewReviewRecord, ReviewCreate, ReviewUpdate
 from gateway.reviews.scorer import ReviewScorer
 from gateway.scoring.client import Prediction
+from gateway.users.dependencies import Caller
 
-NewReview = tuple[ReviewCreate, Claim]
+NewReview = tuple[NewReviewRecord, Claim]
 # New reviews of concurrent requests, stored pending in shared transactions (`create_many`).
 ReviewInserts = Coalescer[NewReview, Review | None]
 
@@ -46,9 +48,22 @@ def get_all(
     return list(session.scalars(query))
 
 
-def create_many(
-    *, session: Session, new_reviews: Sequence[tuple[ReviewCreate, Claim]]
-) -> list[Review | None]:
+def authored(*, review_in: ReviewCreate, caller: Caller) -> NewReviewRecord:
+    """The review as written by `caller`: an account's display name, or a machine's `author`."""
+    if caller.user is not None:
+        author, user_id = caller.user.display_name, caller.user.id
+    elif review_in.author is not None:
+        author, user_id = review_in.author, None
+    else:
+        raise invalid_input(
+            "author", "Field required from a machine client (an account writes under its name)"
+        )
+    return NewReviewRecord(
+        movie_id=review_in.movie_id, author=author, content=review_in.content, user_id=user_id
+    )
+
+
+def create_many(*, session: Session, new_reviews: Sequence[NewReview]) -> list[Review | None]:
     """Store reviews as pending under their claims, in one transaction; None where the movie does
     not exist. Concurrent requests' reviews arrive here together (a group commit)."""
     existing = existing_movie_ids(session, {review_in.movie_id for review_in, _ in new_reviews})
@@ -69,9 +84,7 @@ def create_many(
     return [by_claim.get(claim.token) for _, claim in new_reviews]
 
 
-def _insert_pending(
-    session: Session, new_reviews: Sequence[tuple[ReviewCreate, Claim]]
-) -> list[Review]:
+def _insert_pending(session: Session, new_reviews: Sequence[NewReview]) -> list[Review]:
     """One multi-row INSERT ... RETURNING: the ORM's unit of work costs more than the insert."""
     if not new_reviews:
         return []
@@ -124,7 +137,7 @@ def delete_(*, session: Session, review: Review) -> None:
 
 
 async def create_and_score(
-    *, inserts: ReviewInserts, scorer: ReviewScorer, review_in: ReviewCreate
+    *, inserts: ReviewInserts, scorer: ReviewScorer, review_in: NewReviewRecord
 ) -> Review:
     """Store the review and score it; it stays `pending` while the model service is away.
 
@@ -146,9 +159,18 @@ async def create_and_score(
 
 
 async def update_and_score(
-    *, session: Session, scorer: ReviewScorer, review: Review, review_in: ReviewUpdate
+    *,
+    session: Session,
+    scorer: ReviewScorer,
+    review: Review,
+    review_in: ReviewUpdate,
+    caller: Caller,
 ) -> Review:
-    """Change the fields sent; new content is scored again (or left `pending`, as on create)."""
+    """Change the fields sent; new content is scored again (or left `pending`, as on create).
+    An account's review keeps its author (their display name) whoever edits it."""
+    if caller.user is not None or review.user_id is not None:
+        sent = review_in.model_dump(exclude_unset=True, exclude={"author"})
+        review_in = ReviewUpdate.model_construct(**sent)
     claim = new_claim(scorer.lease_s)
     rewritten = await run_in_threadpool(
         update_, session=session, review=review, review_in=review_in, claim=claim

@@ -6,11 +6,11 @@ from gateway.database import SessionDep
 from gateway.fields import Limit, Skip
 from gateway.movies.dependencies import ValidMovie
 from gateway.reviews import service as review_service
-from gateway.reviews.dependencies import ReviewInsertsDep, ScorerDep, ValidReview
+from gateway.reviews.dependencies import OwnedReview, ReviewInsertsDep, ScorerDep, ValidReview
 from gateway.reviews.models import Review
 from gateway.reviews.schemas import ReviewCreate, ReviewRead, ReviewUpdate
-from gateway.schemas import INVALID_INPUT, NOT_FOUND, UNREADABLE_BODY, Message
-from gateway.security import WriteAccess
+from gateway.schemas import FORBIDDEN, INVALID_INPUT, NOT_FOUND, UNREADABLE_BODY, WRITE, Message
+from gateway.users.dependencies import CurrentUser
 
 router = APIRouter(prefix="/reviews", tags=["reviews"], responses=INVALID_INPUT)
 
@@ -23,17 +23,19 @@ def list_reviews(session: SessionDep, skip: Skip = 0, limit: Limit = 10) -> list
 
 @router.post(
     "/",
-    dependencies=[WriteAccess],
     response_model=ReviewRead,
     status_code=status.HTTP_201_CREATED,
-    responses={**NOT_FOUND, **UNREADABLE_BODY},
+    responses={**WRITE, **NOT_FOUND, **UNREADABLE_BODY},
 )
 async def create_review(
-    review_in: ReviewCreate, inserts: ReviewInsertsDep, scorer: ScorerDep
+    caller: CurrentUser, review_in: ReviewCreate, inserts: ReviewInsertsDep, scorer: ScorerDep
 ) -> Review:
-    """Store the review and score it; `status` stays `pending` while the model service is away."""
+    """Store the review and score it; `status` stays `pending` while the model service is away.
+    A signed-in user's review is theirs (author: their display name)."""
     return await review_service.create_and_score(
-        inserts=inserts, scorer=scorer, review_in=review_in
+        inserts=inserts,
+        scorer=scorer,
+        review_in=review_service.authored(review_in=review_in, caller=caller),
     )
 
 
@@ -52,22 +54,29 @@ def read_review(review: ValidReview) -> Review:
 
 @router.patch(
     "/{review_id}",
-    dependencies=[WriteAccess],
     response_model=ReviewRead,
-    responses={**NOT_FOUND, **UNREADABLE_BODY},
+    responses={**WRITE, **FORBIDDEN, **NOT_FOUND, **UNREADABLE_BODY},
 )
 async def update_review(
-    review: ValidReview, review_in: ReviewUpdate, session: SessionDep, scorer: ScorerDep
+    caller: CurrentUser,
+    review: OwnedReview,
+    review_in: ReviewUpdate,
+    session: SessionDep,
+    scorer: ScorerDep,
 ) -> Review:
-    """Change the fields sent; new content is scored again (or left `pending`, as on create)."""
+    """Change the fields sent (the author's own review, or any as an admin); new content is
+    scored again (or left `pending`, as on create)."""
     return await review_service.update_and_score(
-        session=session, scorer=scorer, review=review, review_in=review_in
+        session=session, scorer=scorer, review=review, review_in=review_in, caller=caller
     )
 
 
 @router.delete(
-    "/{review_id}", dependencies=[WriteAccess], response_model=Message, responses=NOT_FOUND
+    "/{review_id}",
+    response_model=Message,
+    responses={**WRITE, **FORBIDDEN, **NOT_FOUND},
 )
-def delete_review(review: ValidReview, session: SessionDep) -> Message:
+def delete_review(review: OwnedReview, session: SessionDep) -> Message:
+    """Delete the review: the author's own, or any as an admin."""
     review_service.delete_(session=session, review=review)
     return Message(message="Review deleted successfully")

@@ -6,6 +6,7 @@ from typing import Literal, TypeVar, get_args
 import httpx
 from pydantic import BaseModel, Field, ValidationError
 
+from gateway.scoring.id_tokens import IdTokenAuth, IdTokens
 from gateway.settings import Settings
 
 Label = Literal["negative", "neutral", "positive"]
@@ -58,10 +59,15 @@ class ModelServiceClient:
         cls, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> "ModelServiceClient":
         token = settings.model_service_token
-        headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
+        headers, auth = {}, None
+        if settings.model_service_auth == "google-id-token":
+            auth = IdTokenAuth(IdTokens(settings.model_service_url))
+        elif token is not None:
+            headers = {"Authorization": f"Bearer {token.get_secret_value()}"}
         http = httpx.AsyncClient(
             base_url=settings.model_service_url,
             headers=headers,
+            auth=auth,
             timeout=httpx.Timeout(
                 settings.scoring_timeout_s, connect=settings.model_service_connect_timeout_s
             ),

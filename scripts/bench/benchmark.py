@@ -37,7 +37,7 @@ from model_service.inference import SentimentModel, available_cores, read_card
 from scripts.bench.baseline_app import BaselineServer
 from scripts.bench.load import run_wrk, write_bodies
 from scripts.bench.report import evaluate_targets, plot_charts, render_readme
-from stack.parts import GatewayProcess, ModelServiceProcess
+from stack.parts import MACHINE_HEADERS, GatewayProcess, ModelServiceProcess
 from stack.postgres import ThrowawayPostgres
 from stack.process import REPO_ROOT
 from training.build import (
@@ -312,14 +312,20 @@ def gateway(
         postgres.wait_ready()
         database_url = postgres.create_database("bench")
         # The background scorer stays off: a review counts as scored only if its own request did it.
-        # All the load comes from one address: the per-client write limit would answer 429.
-        env = {"SCORER_ENABLED": "false", "GATEWAY_WRITE_RATE_PER_MINUTE": "0"}
+        # All the load comes from one machine client: its write limit would answer 429.
+        env = {"SCORER_ENABLED": "false", "GATEWAY_WRITE_LIMIT": ""}
         gateway_server = stack.enter_context(GatewayProcess(database_url, service.url, env))
-        movie = httpx.post(f"{gateway_server.url}/movies/", json={"title": "Benchmark"}, timeout=30)
+        movie = httpx.post(
+            f"{gateway_server.url}/movies/",
+            json={"title": "Benchmark"},
+            headers=MACHINE_HEADERS,
+            timeout=30,
+        )
         movie.raise_for_status()
         movie_id = movie.json()["id"]
         bodies = ({"movie_id": movie_id, "author": "bench", "content": c} for c in contents)
-        runner = LoadRunner(options, write_bodies(bodies, work / "reviews.lua"))
+        reviews = write_bodies(bodies, work / "reviews.lua", MACHINE_HEADERS)
+        runner = LoadRunner(options, reviews)
         engine = create_engine(database_url)
         stack.callback(engine.dispose)
         count_sql = text("SELECT status, count(*) FROM reviews WHERE id > :after GROUP BY status")

@@ -31,12 +31,20 @@ def lua_string(text: str) -> str:
     return f'"{escaped}"'
 
 
-def write_bodies(bodies: Iterable[dict], path: Path) -> Path:
-    """A Lua file defining `bodies`, the JSON request bodies wrk.lua cycles through."""
+def write_bodies(
+    bodies: Iterable[dict], path: Path, headers: Mapping[str, str] | None = None
+) -> Path:
+    """A Lua file defining `bodies`, the JSON request bodies wrk.lua cycles through, and
+    `headers`, sent with each (e.g. the gateway's API key)."""
     literals = [lua_string(json.dumps(body, ensure_ascii=True)) for body in bodies]
     if not literals:
         raise ValueError("no request bodies")
-    path.write_text("bodies = {\n" + ",\n".join(literals) + "\n}\n", encoding="ascii")
+    header_fields = [f"[{lua_string(k)}] = {lua_string(v)}" for k, v in (headers or {}).items()]
+    path.write_text(
+        "bodies = {\n" + ",\n".join(literals) + "\n}\n"
+        "headers = {" + ", ".join(header_fields) + "}\n",
+        encoding="ascii",
+    )
     return path
 
 

@@ -1,5 +1,6 @@
 -- wrk script for the benchmark (scripts/bench/load.py): POST pre-built JSON bodies, print one JSON result line.
--- The bodies file (BENCH_WRK_BODIES) is written at run time and defines `bodies = {...}`.
+-- The bodies file (BENCH_WRK_BODIES) is written at run time and defines `bodies = {...}` and
+-- `headers = {...}`.
 
 local threads = {}
 local counter = 0
@@ -15,10 +16,13 @@ local index = 0
 
 function init(args)
   dofile(os.getenv("BENCH_WRK_BODIES"))
-  local headers = {["Content-Type"] = "application/json"}
+  local request_headers = {["Content-Type"] = "application/json"}
+  for name, value in pairs(headers or {}) do
+    request_headers[name] = value
+  end
   -- Formatting every request once here keeps the generator's work per request to a table lookup.
   for i, body in ipairs(bodies) do
-    prepared[i] = wrk.format("POST", nil, headers, body)
+    prepared[i] = wrk.format("POST", nil, request_headers, body)
   end
   -- Each thread starts at its own place in the list, so threads do not send the same sequence.
   index = ((first or 1) - 1) * 7919 % #prepared

@@ -1,12 +1,13 @@
-"""Deploy the three parts to Cloud Run: images to Artifact Registry, then the model service, the
-gateway (Cloud SQL over its unix socket) and the UI, each pointed at the URL of the one before.
+"""Deploy the three parts to Cloud Run: images to Artifact Registry, then the model service
+(private: only the gateway's service account may invoke it), the gateway (Cloud SQL over its unix
+socket, shared rate limits in Memorystore) and the UI, each pointed at the URL of the one before.
 
     python -m scripts.deploy.cloud_run --project my-project --dry-run
 
 Every flag --some-name defaults to the environment variable SOME_NAME, then to the value shown by
---help. Secrets never reach a command line: when DB_PASSWORD, MODEL_SERVICE_TOKEN or
-GATEWAY_API_KEY is set, its value goes to Secret Manager on stdin (a new version of the secret);
-when not, the secret must already exist. The services read them from Secret Manager.
+--help. Secrets never reach a command line: when DB_PASSWORD, SECRET_KEY, GATEWAY_API_KEY or
+FIRST_SUPERUSER_PASSWORD is set, its value goes to Secret Manager on stdin (a new version of the
+secret); when not, the secret must already exist. The services read them from Secret Manager.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # Each part's image, built from docker/<part>.Dockerfile, and the port its container listens on.
 PARTS = {"model-service": 3000, "gateway": 8000, "ui": 7860}
 # Environment variables whose values, when set, become new versions of the secrets.
-SECRET_VARIABLES = ("DB_PASSWORD", "MODEL_SERVICE_TOKEN", "GATEWAY_API_KEY")
+SECRET_VARIABLES = ("DB_PASSWORD", "SECRET_KEY", "GATEWAY_API_KEY", "FIRST_SUPERUSER_PASSWORD")
 # Cloud Run's ceiling for requests in flight per instance.
 CLOUD_RUN_MAX_CONCURRENCY = 1000
 
@@ -58,7 +59,9 @@ class DeployConfig(BaseSettings):
     model_bundle: str = Field(
         "models/korean-sentiment", description="bundle baked into the model image"
     )
-    service_account: str = Field("", description="runtime service account email")
+    service_account: str = Field(
+        "", description="runtime service account email (default: the compute default account)"
+    )
 
     db_name: str = Field("moviegpt", description="database name")
     db_user: str = Field("moviegpt", description="database user")
@@ -70,12 +73,20 @@ class DeployConfig(BaseSettings):
     database_url_secret: str = Field(
         "moviegpt-database-url", description="secret holding DATABASE_URL"
     )
-    model_service_token_secret: str = Field(
-        "moviegpt-model-service-token", description="secret: MODEL_SERVICE_TOKEN"
+    secret_key_secret: str = Field(
+        "moviegpt-secret-key", description="secret: SECRET_KEY, signs the access tokens"
     )
     gateway_api_key_secret: str = Field(
-        "moviegpt-gateway-api-key", description="secret: the UI's gateway key"
+        "moviegpt-gateway-api-key", description="secret: the machine clients' gateway key"
     )
+    first_superuser: str = Field("", description="the first admin's email (none when empty)")
+    first_superuser_password_secret: str = Field(
+        "moviegpt-first-superuser-password", description="secret: FIRST_SUPERUSER_PASSWORD"
+    )
+    redis_instance: str = Field("moviegpt-limits", description="Memorystore for rate limits")
+    redis_size_gb: int = Field(1, description="Memorystore size")
+    network: str = Field("default", description="VPC the gateway reaches Memorystore in")
+    subnet: str = Field("default", description="subnet for the gateway's VPC egress")
 
     model_service_name: str = Field("moviegpt-model-service", description="service")
     model_cpu: int = Field(2, description="vCPUs per model service instance")
@@ -266,13 +277,15 @@ class CloudRunDeployment:
         self.enable_apis()
         self.push_images()
         self.store_secrets(secret_values)
+        limits_url = self.ensure_rate_limit_store()
         model_url = self.deploy_model_service(concurrency)
-        gateway_url = self.deploy_gateway(model_url)
+        self.let_the_gateway_invoke(self.config.model_service_name)
+        gateway_url = self.deploy_gateway(model_url, limits_url)
         ui_url = self.deploy_ui(gateway_url)
         return {"model-service": model_url, "gateway": gateway_url, "ui": ui_url}
 
     def enable_apis(self) -> None:
-        apis = ("run", "artifactregistry", "sqladmin", "secretmanager")
+        apis = ("run", "artifactregistry", "sqladmin", "secretmanager", "redis")
         self.runner.run(
             [
                 "gcloud",
@@ -302,8 +315,8 @@ class CloudRunDeployment:
             self.runner.run(["docker", "push", config.image(part)])
 
     def store_secrets(self, values: Mapping[str, str | None]) -> None:
-        """New secret versions from the values given (DB_PASSWORD, MODEL_SERVICE_TOKEN,
-        GATEWAY_API_KEY); a secret without a value must exist already."""
+        """New secret versions from the values given (DB_PASSWORD, SECRET_KEY, GATEWAY_API_KEY,
+        FIRST_SUPERUSER_PASSWORD with FIRST_SUPERUSER); a secret without a value must exist."""
         config = self.config
         password = values.get("DB_PASSWORD")
         database_url = None
@@ -313,10 +326,13 @@ class CloudRunDeployment:
                 shown=_database_url(config, "${DB_PASSWORD}"),
             )
         self._store_secret(config.database_url_secret, database_url)
-        for name, variable in (
-            (config.model_service_token_secret, "MODEL_SERVICE_TOKEN"),
+        named = [
+            (config.secret_key_secret, "SECRET_KEY"),
             (config.gateway_api_key_secret, "GATEWAY_API_KEY"),
-        ):
+        ]
+        if config.first_superuser:
+            named.append((config.first_superuser_password_secret, "FIRST_SUPERUSER_PASSWORD"))
+        for name, variable in named:
             value = values.get(variable)
             self._store_secret(name, Secret(value, shown=f"${{{variable}}}") if value else None)
 
@@ -336,13 +352,56 @@ class CloudRunDeployment:
             stdin=secret,
         )
 
-    def _deploy(self, name: str, part: str, sizing: list[str], extra: list[str]) -> str:
+    def ensure_rate_limit_store(self) -> str:
+        """A Memorystore Redis the gateway instances share their rate limits through; its URL."""
+        config = self.config
+        where = ["--region", config.region, *self.scope]
+        self.runner.ensure(
+            ["gcloud", "redis", "instances", "describe", config.redis_instance, *where],
+            ["gcloud", "redis", "instances", "create", config.redis_instance,
+             "--size", str(config.redis_size_gb), "--tier=basic", "--network", config.network,
+             *where],
+        )  # fmt: skip
+        host = self.runner.output(
+            ["gcloud", "redis", "instances", "describe", config.redis_instance,
+             "--format=value(host)", *where],
+            placeholder=f"<host of {config.redis_instance}>",
+        )  # fmt: skip
+        return f"redis://{host}:6379"
+
+    def runtime_account(self) -> str:
+        """The services' identity: SERVICE_ACCOUNT, else the project's compute default account."""
+        if self.config.service_account:
+            return self.config.service_account
+        number = self.runner.output(
+            [
+                "gcloud",
+                "projects",
+                "describe",
+                self.config.project,
+                "--format=value(projectNumber)",
+            ],
+            placeholder="<project number>",
+        )
+        return f"{number}-compute@developer.gserviceaccount.com"
+
+    def let_the_gateway_invoke(self, service: str) -> None:
+        """roles/run.invoker on the private service for the account the gateway runs as."""
+        self.runner.run(
+            ["gcloud", "run", "services", "add-iam-policy-binding", service,
+             f"--member=serviceAccount:{self.runtime_account()}", "--role=roles/run.invoker",
+             *self.run_scope]
+        )  # fmt: skip
+
+    def _deploy(
+        self, name: str, part: str, sizing: list[str], extra: list[str], *, public: bool = True
+    ) -> str:
         config = self.config
         account = ["--service-account", config.service_account] if config.service_account else []
+        access = "--allow-unauthenticated" if public else "--no-allow-unauthenticated"
         self.runner.run(
             ["gcloud", "run", "deploy", name, "--image", config.image(part),
-             "--port", str(PARTS[part]), *sizing, "--allow-unauthenticated", *account, *extra,
-             *self.run_scope]
+             "--port", str(PARTS[part]), *sizing, access, *account, *extra, *self.run_scope]
         )  # fmt: skip
         return self.runner.output(
             ["gcloud", "run", "services", "describe", name, "--format=value(status.url)",
@@ -367,33 +426,38 @@ class CloudRunDeployment:
             "MODEL_SERVICE_WORKERS": workers,
             "MODEL_SERVICE_INTRA_OP_THREADS": max(1, config.model_cpu // workers),
         }
-        secrets = {"MODEL_SERVICE_TOKEN": f"{config.model_service_token_secret}:latest"}
         sizing = self._sizing(config.model_cpu, config.model_memory, concurrency,
                               config.model_min_instances, config.model_max_instances)  # fmt: skip
+        # Private: Cloud Run's front end lets in only callers with roles/run.invoker (the
+        # gateway, with a Google ID token), so the service needs no token of its own here.
         return self._deploy(config.model_service_name, "model-service", sizing, [
             "--cpu-boost",
             "--set-env-vars", env_flag(env, ModelServiceSettings),
-            "--set-secrets", env_flag(secrets, ModelServiceSettings),
             "--startup-probe", http_probe("/readyz", port, failure_threshold=24),
             "--liveness-probe", http_probe("/livez", port, failure_threshold=3, period_s=15),
-        ])  # fmt: skip
+        ], public=False)  # fmt: skip
 
-    def deploy_gateway(self, model_service_url: str) -> str:
+    def deploy_gateway(self, model_service_url: str, rate_limit_storage_url: str) -> str:
         config = self.config
-        env = {
+        env: dict[str, object] = {
             "MODEL_SERVICE_URL": model_service_url,
+            "MODEL_SERVICE_AUTH": "google-id-token",
+            "RATE_LIMIT_STORAGE_URL": rate_limit_storage_url,
             "DB_POOL_SIZE": config.db_pool_size,
             "DB_MAX_OVERFLOW": config.db_max_overflow,
             # Requests reach the container only through Google's front end, which sets
-            # X-Forwarded-For: the write limit then counts real clients, not the front end.
+            # X-Forwarded-For: the sign-in limit then counts real clients, not the front end.
             "GATEWAY_TRUSTED_PROXIES": "*",
         }
         secrets = {
             "DATABASE_URL": f"{config.database_url_secret}:latest",
-            "MODEL_SERVICE_TOKEN": f"{config.model_service_token_secret}:latest",
-            # Writes need this key; the UI holds it (reads stay open).
+            "SECRET_KEY": f"{config.secret_key_secret}:latest",
+            # Machine clients' key (people sign in for tokens instead).
             "GATEWAY_API_KEYS": f"{config.gateway_api_key_secret}:latest",
         }
+        if config.first_superuser:
+            env["FIRST_SUPERUSER"] = config.first_superuser
+            secrets["FIRST_SUPERUSER_PASSWORD"] = f"{config.first_superuser_password_secret}:latest"
         sizing = self._sizing(config.gateway_cpu, config.gateway_memory,
                               config.gateway_concurrency, config.gateway_min_instances,
                               config.gateway_max_instances)  # fmt: skip
@@ -401,6 +465,9 @@ class CloudRunDeployment:
             # The background scorer works between requests: CPU must not be throttled then.
             "--no-cpu-throttling",
             "--add-cloudsql-instances", config.instance_connection_name,
+            # Direct VPC egress, private ranges only: Memorystore is reachable, the rest as before.
+            "--network", config.network, "--subnet", config.subnet,
+            "--vpc-egress=private-ranges-only",
             "--set-env-vars", env_flag(env, GatewaySettings),
             "--set-secrets", env_flag(secrets, GatewaySettings),
             # Serving starts after the migrations; /health then answers.
@@ -414,9 +481,8 @@ class CloudRunDeployment:
         return self._deploy(config.ui_service_name, "ui", sizing, [
             # A Gradio session's queue and event stream live in one instance.
             "--session-affinity",
+            # No key: each visitor's writes carry their own sign-in token.
             "--set-env-vars", env_flag({"GATEWAY_URL": gateway_url}, UISettings),
-            "--set-secrets",
-            env_flag({"GATEWAY_API_KEY": f"{config.gateway_api_key_secret}:latest"}, UISettings),
         ])  # fmt: skip
 
 

@@ -20,9 +20,11 @@ PROJECT = "movie-gpt-test"
 DEFAULTS = DeployConfig.model_construct()
 FAKE_SECRETS = {
     "DB_PASSWORD": "fake-db-password-7Qz9",
-    "MODEL_SERVICE_TOKEN": "fake-model-token-4Kw2",
+    "SECRET_KEY": "fake-signing-key-2Rt6",
     "GATEWAY_API_KEY": "fake-gateway-key-8Jm5",
+    "FIRST_SUPERUSER_PASSWORD": "fake-admin-password-5Vx1",
 }
+ADMIN = "admin@moviegpt.example"
 SERVICES = {
     "moviegpt-model-service": "model-service",
     "moviegpt-gateway": "gateway",
@@ -64,7 +66,7 @@ def deploys(printed: list[list[str]]) -> dict[str, list[str]]:
 
 @pytest.fixture(scope="module")
 def printed(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess[str]:
-    result = dry_run(tmp_path_factory.mktemp("dry-run"), **FAKE_SECRETS)
+    result = dry_run(tmp_path_factory.mktemp("dry-run"), FIRST_SUPERUSER=ADMIN, **FAKE_SECRETS)
     assert result.returncode == 0, result.stderr
     return result
 
@@ -105,9 +107,10 @@ def test_dry_run_prints_no_secret_value(printed) -> None:
         assert value not in printed.stdout
         assert value not in printed.stderr
     # The secrets are named, and their values shown as the variables they come from.
-    for name in (DEFAULTS.model_service_token_secret, DEFAULTS.gateway_api_key_secret):
+    for name in (DEFAULTS.secret_key_secret, DEFAULTS.gateway_api_key_secret,
+                 DEFAULTS.first_superuser_password_secret):  # fmt: skip
         assert f"versions add {name} --data-file=-" in printed.stdout
-    assert "${MODEL_SERVICE_TOKEN}" in printed.stdout
+    assert "${SECRET_KEY}" in printed.stdout
 
 
 def test_services_get_only_variables_their_settings_read(printed) -> None:
@@ -210,3 +213,56 @@ def test_settings_env_names_are_the_names_pydantic_settings_reads(monkeypatch) -
             with monkeypatch.context() as env:
                 env.setenv(variable, f"from {variable}")
                 assert getattr(_Sample(), field) == f"from {variable}"
+
+
+def secrets_of(command: list[str]) -> dict[str, str]:
+    return dict(pair.split("=") for pair in option(command, "--set-secrets").split(","))
+
+
+def env_of(command: list[str]) -> dict[str, str]:
+    return dict(pair.split("=", 1) for pair in option(command, "--set-env-vars").split(","))
+
+
+def test_the_model_service_is_private_and_only_the_gateways_account_may_invoke_it(printed) -> None:
+    printed_commands = commands(printed.stdout)
+    deployed = deploys(printed_commands)
+    model = deployed["moviegpt-model-service"]
+    assert "--no-allow-unauthenticated" in model and "--allow-unauthenticated" not in model
+    assert "--set-secrets" not in model  # no static token: IAM lets the gateway in
+    assert "--allow-unauthenticated" in deployed["moviegpt-gateway"]
+    [binding] = [cmd for cmd in printed_commands if cmd[3:4] == ["add-iam-policy-binding"]]
+    assert binding[4] == "moviegpt-model-service" and "--role=roles/run.invoker" in binding
+    account = "<project number>-compute@developer.gserviceaccount.com"
+    assert f"--member=serviceAccount:{account}" in binding
+    assert env_of(deployed["moviegpt-gateway"])["MODEL_SERVICE_AUTH"] == "google-id-token"
+
+
+def test_the_gateway_signs_tokens_with_a_key_from_secret_manager_and_has_a_first_admin(
+    printed,
+) -> None:
+    gateway = deploys(commands(printed.stdout))["moviegpt-gateway"]
+    secrets = secrets_of(gateway)
+    assert secrets["SECRET_KEY"] == f"{DEFAULTS.secret_key_secret}:latest"
+    assert (
+        secrets["FIRST_SUPERUSER_PASSWORD"] == f"{DEFAULTS.first_superuser_password_secret}:latest"
+    )
+    assert env_of(gateway)["FIRST_SUPERUSER"] == ADMIN
+    assert "MODEL_SERVICE_TOKEN" not in secrets
+
+
+def test_gateway_instances_share_their_rate_limits_in_memorystore(printed) -> None:
+    printed_commands = commands(printed.stdout)
+    gateway = deploys(printed_commands)["moviegpt-gateway"]
+    host = f"<host of {DEFAULTS.redis_instance}>"
+    assert env_of(gateway)["RATE_LIMIT_STORAGE_URL"] == f"redis://{host}:6379"
+    assert option(gateway, "--network") == DEFAULTS.network
+    assert "--vpc-egress=private-ranges-only" in gateway
+    assert ["gcloud", "redis", "instances", "create", DEFAULTS.redis_instance] in [
+        cmd[:5] for cmd in printed_commands
+    ]
+
+
+def test_the_ui_holds_no_gateway_key(printed) -> None:
+    ui = deploys(commands(printed.stdout))["moviegpt-ui"]
+    assert "--set-secrets" not in ui
+    assert FAKE_SECRETS["GATEWAY_API_KEY"] not in " ".join(ui)

@@ -7,6 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from stack.parts import MACHINE_HEADERS
+
 pytestmark = pytest.mark.integration
 
 LABELS = ("negative", "neutral", "positive")
@@ -15,7 +17,7 @@ MISSING = 2_000_000_000  # a valid id no row has
 
 @pytest.fixture(scope="module")
 def api(gateway_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=gateway_url, timeout=30) as client:
+    with httpx.Client(base_url=gateway_url, headers=MACHINE_HEADERS, timeout=30) as client:
         yield client
 
 
@@ -147,7 +149,7 @@ def test_reviews_posted_at_once_share_model_calls_and_each_gets_its_own_score(
     ]
 
     def post(content: str) -> dict:
-        with httpx.Client(base_url=gateway_url, timeout=30) as client:
+        with httpx.Client(base_url=gateway_url, headers=MACHINE_HEADERS, timeout=30) as client:
             return create_review(client, movie["id"], content)
 
     with ThreadPoolExecutor(max_workers=len(contents)) as pool:

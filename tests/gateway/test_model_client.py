@@ -6,12 +6,15 @@ answers a healthy service rarely gives; the real service is exercised by the int
 
 import asyncio
 import json
+import time
 
 import httpx
+import jwt
 import pytest
 from pydantic import SecretStr
 
 from gateway.scoring.client import ModelServiceClient, ModelServiceError
+from gateway.scoring.id_tokens import REFRESH_MARGIN_S, IdTokenAuth, IdTokens
 from gateway.settings import Settings
 
 
@@ -125,3 +128,82 @@ def test_is_ready_follows_readyz():
 
     assert call(ready, "is_ready") is True
     assert call(loading, "is_ready") is False
+
+
+def id_token(expires_at: float) -> str:
+    return jwt.encode(
+        {"aud": "http://model", "exp": int(expires_at)}, "google-signs-these", "HS256"
+    )
+
+
+def test_with_google_id_tokens_each_call_carries_one_fetched_for_the_service_url(monkeypatch):
+    import google.oauth2.id_token
+
+    audiences: list[str] = []
+    token = id_token(time.time() + 3600)
+
+    def fetch_id_token(request, audience):
+        audiences.append(audience)
+        return token
+
+    monkeypatch.setattr(google.oauth2.id_token, "fetch_id_token", fetch_id_token)
+    seen: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("Authorization"))
+        return httpx.Response(200, json={"predictions": [prediction()]})
+
+    settings = Settings(
+        model_service_url="http://model",
+        model_service_auth="google-id-token",
+        model_service_token=SecretStr("the-static-token-is-not-sent"),
+    )
+    client = ModelServiceClient.from_settings(settings, transport=httpx.MockTransport(handler))
+
+    async def run():
+        try:
+            for _ in range(3):
+                await client.classify(["좋다"])
+        finally:
+            await client.aclose()
+
+    asyncio.run(run())
+    assert seen == [f"Bearer {token}"] * 3
+    assert audiences == ["http://model"]  # fetched once, for the model service's URL
+
+
+def test_an_id_token_is_fetched_again_before_it_expires() -> None:
+    now = [1_000_000.0]
+    fetched: list[str] = []
+
+    def fetch(audience: str) -> str:
+        fetched.append(id_token(now[0] + 3600))
+        return fetched[-1]
+
+    tokens = IdTokens("http://model", fetch=fetch, clock=lambda: now[0])
+    first = tokens.fresh() or tokens.refresh()
+    now[0] += 3600 - REFRESH_MARGIN_S - 1
+    assert tokens.fresh() == first  # still more than the margin to live
+    now[0] += 2
+    assert tokens.fresh() is None
+    assert tokens.refresh() != first and len(fetched) == 2
+
+
+def test_no_id_token_is_a_model_service_error_not_a_crash() -> None:
+    def fetch(audience: str) -> str:
+        raise RuntimeError("no metadata server here")
+
+    settings = Settings(model_service_url="http://model", model_service_auth="google-id-token")
+    client = ModelServiceClient.from_settings(
+        settings, transport=httpx.MockTransport(lambda request: httpx.Response(200))
+    )
+    client._http.auth = IdTokenAuth(IdTokens("http://model", fetch=fetch))
+
+    async def run():
+        try:
+            await client.classify(["좋다"])
+        finally:
+            await client.aclose()
+
+    with pytest.raises(ModelServiceError, match="no ID token"):
+        asyncio.run(run())

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from gateway.database import create_db_engine, create_session_factory
 from gateway.reviews.models import Review
 from gateway.settings import Settings
-from stack.parts import GatewayProcess, ModelServiceProcess
+from stack.parts import MACHINE_HEADERS, GatewayProcess, ModelServiceProcess
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +43,7 @@ def test_reviews_posted_during_an_outage_are_scored_when_the_service_returns(
     with (
         model_service,
         GatewayProcess(database_url, model_service.url) as gateway,
-        httpx.Client(base_url=gateway.url, timeout=30) as api,
+        httpx.Client(base_url=gateway.url, headers=MACHINE_HEADERS, timeout=30) as api,
     ):
         movie = api.post("/movies/", json={"title": "정전"}).json()
         model_service.stop()

@@ -16,6 +16,7 @@ from gateway.reviews import service as review_service
 from gateway.reviews.models import Review
 from gateway.scoring.client import ModelServiceError, Prediction
 from gateway.settings import Settings
+from stack.parts import MACHINE_HEADERS, MACHINE_KEY
 from stack.ports import free_port
 from tests.gateway.factories import predict
 from tests.support.asgi import TestClient
@@ -55,11 +56,13 @@ def gateway(tmp_path: Path, monkeypatch) -> Iterator[tuple[TestClient, HeldInser
         database_url=f"sqlite:///{tmp_path / 'gateway.db'}",
         model_service_url=f"http://127.0.0.1:{free_port()}",
         scorer_enabled=False,
+        gateway_api_keys=MACHINE_KEY,
+        secret_key="a-test-signing-key-of-32-characters",
     )
     app = create_app(settings)
     held = HeldInsert()
     monkeypatch.setattr(review_service, "create_many", held)
-    with TestClient(app) as client:
+    with TestClient(app, headers=MACHINE_HEADERS) as client:
         yield client, held
     held.release.set()
 

@@ -20,10 +20,11 @@ from sqlalchemy import select
 from gateway.database import create_db_engine, create_session_factory
 from gateway.reviews.models import Review, ReviewStatus
 from gateway.settings import Settings
+from stack.parts import MACHINE_HEADERS
 from tests.reliability.ledger import NO_ANSWER
 
 # Loads send many writes from one address; the rate limit has tests of its own.
-NO_WRITE_LIMIT = {"GATEWAY_WRITE_RATE_PER_MINUTE": "0"}
+NO_WRITE_LIMIT = {"GATEWAY_WRITE_LIMIT": ""}
 _RETRY_PAUSE_S = 0.25
 SENTIMENT_COLUMNS = ("sentiment_label", "sentiment_score", "positivity", "probabilities",
                      "sentiment_model", "scored_at")  # fmt: skip
@@ -104,7 +105,7 @@ class ReviewLoad:
             return f"{self.run}-{self._sent:04d}"
 
     def _client(self) -> None:
-        with httpx.Client(base_url=self.base_url, timeout=30) as http:
+        with httpx.Client(base_url=self.base_url, headers=MACHINE_HEADERS, timeout=30) as http:
             while (marker := self._next_marker()) is not None:
                 outcome = self._post(http, marker)
                 with self._lock:
@@ -126,7 +127,7 @@ class ReviewLoad:
 
 def create_movie(gateway_url: str, title: str) -> int:
     """A new movie's id, for a load to review."""
-    response = httpx.post(f"{gateway_url}/movies/", json={"title": title})
+    response = httpx.post(f"{gateway_url}/movies/", json={"title": title}, headers=MACHINE_HEADERS)
     response.raise_for_status()
     return response.json()["id"]
 

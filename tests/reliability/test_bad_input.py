@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from stack.parts import GatewayProcess
+from stack.parts import MACHINE_HEADERS, GatewayProcess
 from tests.reliability.ledger import Ledger
 from tests.reliability.load import ReviewLoad, account, create_movie, stored_reviews
 from ui import render
@@ -32,7 +32,7 @@ CONTROL_CHARACTERS = ["\x00", "\x07", "\x1b[31m", "\x7f", "\x85", "\x9b"]
 
 @pytest.fixture(scope="module")
 def api(open_gateway: GatewayProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=open_gateway.url, timeout=30) as client:
+    with httpx.Client(base_url=open_gateway.url, headers=MACHINE_HEADERS, timeout=30) as client:
         yield client
 
 
@@ -201,7 +201,9 @@ def test_deleting_a_movie_while_its_reviews_are_posted_leaves_no_orphan(
     movie_id = create_movie(open_gateway.url, "곧 지워질 영화")
     with ReviewLoad(open_gateway.url, movie_id, threads=4, pause_s=0.01, limit=300) as load:
         load.wait_for_more(201, 15)
-        deleted = httpx.delete(f"{open_gateway.url}/movies/{movie_id}", timeout=30)
+        deleted = httpx.delete(
+            f"{open_gateway.url}/movies/{movie_id}", headers=MACHINE_HEADERS, timeout=30
+        )
         load.wait_for_more(404, 15)
     figures = account(load, stored_reviews(open_gateway.env["DATABASE_URL"], load.run))
 

@@ -11,7 +11,7 @@ import time
 import httpx
 import pytest
 
-from stack.parts import GatewayProcess
+from stack.parts import MACHINE_HEADERS, GatewayProcess
 from tests.reliability.ledger import NO_ANSWER, Ledger
 from tests.reliability.load import (
     NO_WRITE_LIMIT,
@@ -67,7 +67,7 @@ def test_posts_get_503_while_the_database_restarts_and_the_gateway_recovers_by_i
     with_password = database_url.replace(f"{postgres.user}@", f"{postgres.user}:{DB_PASSWORD}@")
     # A post cut off by the outage after its commit leaves its claim behind: let it lapse soon.
     gateway = GatewayProcess(with_password, model_service_url, env=NO_WRITE_LIMIT | SHORT_LEASE)
-    with gateway, httpx.Client(base_url=gateway.url, timeout=30) as api:
+    with gateway, httpx.Client(base_url=gateway.url, headers=MACHINE_HEADERS, timeout=30) as api:
         movie_id = create_movie(gateway.url, "부산행")
         with ReviewLoad(gateway.url, movie_id, pause_s=0.05, limit=400) as load:
             load.wait_for_more(201, 25)

@@ -1,5 +1,6 @@
-"""The secrets end to end: the UI writes with its own API key, the gateway scores through the
-model service's bearer token, and neither secret shows up in any log.
+"""The secrets end to end: a visitor writes through the UI's client with their own token, machine
+clients with their keys, the gateway scores through the model service's bearer token, and no
+secret shows up in any log.
 """
 
 import uuid
@@ -16,7 +17,6 @@ from stack.parts import GatewayProcess, ModelServiceProcess
 from tests.reliability.ledger import Ledger
 from tests.support.asgi import TestClient
 from ui.client import GatewayClient, GatewayError
-from ui.settings import Settings as UISettings
 
 pytestmark = pytest.mark.integration
 
@@ -24,8 +24,9 @@ TOKEN = f"model-token-{uuid.uuid4().hex}"
 UI_KEY = f"ui-key-{uuid.uuid4().hex}"
 OPS_KEY = f"ops-key-{uuid.uuid4().hex}"
 WRONG_KEY = f"ui-key-{uuid.uuid4().hex}"
+VISITOR_PASSWORD = f"visitor-{uuid.uuid4().hex}"
 SECRETS = {"model service token": TOKEN, "UI key": UI_KEY, "ops key": OPS_KEY,
-           "wrong key sent": WRONG_KEY}  # fmt: skip
+           "wrong key sent": WRONG_KEY, "visitor's password": VISITOR_PASSWORD}  # fmt: skip
 
 
 @dataclass
@@ -48,18 +49,22 @@ def stack(postgres, tiny_bentoml_home, tiny_model_tag) -> Iterator[GuardedStack]
         yield GuardedStack(model_service, gateway)
 
 
-def test_the_ui_writes_with_its_own_key_and_reviews_are_scored_through_the_token(
-    stack: GuardedStack, monkeypatch, tiny_model_tag: str
+def test_a_visitor_writes_with_their_token_and_reviews_are_scored_through_the_model_token(
+    stack: GuardedStack, tiny_model_tag: str
 ) -> None:
-    monkeypatch.setenv("GATEWAY_API_KEY", UI_KEY)
-    ui = GatewayClient(stack.gateway.url, api_key=UISettings().gateway_api_key)
+    ops = GatewayClient(stack.gateway.url, api_key=OPS_KEY)
+    ui = GatewayClient(stack.gateway.url)  # holds no key: the visitor's token goes per call
     try:
-        movie = ui.create_movie({"title": "헤어질 결심"})
+        movie = ops.create_movie({"title": "헤어질 결심"})
+        email = f"{uuid.uuid4().hex[:8]}@example.org"
+        ui.register(email=email, password=VISITOR_PASSWORD, display_name="관객")
+        token = ui.sign_in(email=email, password=VISITOR_PASSWORD)
         review = ui.create_review(
-            movie_id=movie["id"], author="관객", content="마지막 장면이 오래 남는다"
+            movie_id=movie["id"], content="마지막 장면이 오래 남는다", token=token
         )
     finally:
         ui.close()
+        ops.close()
 
     assert review["status"] == "scored"
     assert review["sentiment_model"] == tiny_model_tag
@@ -94,8 +99,10 @@ def test_the_model_service_refuses_callers_without_its_token(
     ]
     # A gateway without the token still takes reviews; they wait, pending, for a gateway with it.
     tokenless = GatewaySettings(database_url=f"sqlite:///{tmp_path / 'gateway.db'}",
-                                model_service_url=url, scorer_enabled=False)  # fmt: skip
-    with TestClient(create_app(tokenless)) as gateway:
+                                model_service_url=url, scorer_enabled=False,
+                                gateway_api_keys=OPS_KEY,
+                                secret_key="a-test-signing-key-of-32-characters")  # fmt: skip
+    with TestClient(create_app(tokenless), headers={"X-API-Key": OPS_KEY}) as gateway:
         movie = gateway.post("/movies/", json={"title": "토큰 없는 게이트웨이"}).json()
         body = {"movie_id": movie["id"], "author": "a", "content": "토큰 없이 보낸 리뷰"}
         review = gateway.post("/reviews/", json=body).json()

@@ -15,7 +15,13 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from stack.parts import GatewayProcess, UIProcess
+from stack.parts import (
+    MACHINE_KEY,
+    TEST_ADMIN_EMAIL,
+    TEST_ADMIN_PASSWORD,
+    GatewayProcess,
+    UIProcess,
+)
 from stack.ports import free_port
 from stack.process import REPO_ROOT
 from ui.client import GatewayClient
@@ -54,7 +60,7 @@ def ui_url(gateway_url: str) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def gateway(gateway_url: str) -> Iterator[GatewayClient]:
-    client = GatewayClient(gateway_url)
+    client = GatewayClient(gateway_url, api_key=MACHINE_KEY)
     yield client
     client.close()
 
@@ -122,6 +128,21 @@ def pick(page: Page, elem_id: str, choice: str) -> None:
     page.get_by_role("option", name=choice, exact=True).click()
 
 
+def sign_in(page: Page, email: str, password: str) -> None:
+    open_tab(page, "계정")
+    fill(page, "account-email", email)
+    fill(page, "account-password", password)
+    page.locator("#sign-in").click()
+    expect(page.locator("#account-status")).to_contain_text("님으로 로그인했습니다")
+
+
+def new_user(client: GatewayClient, name: str) -> tuple[str, str]:
+    """A registered account's email and password."""
+    email, password = f"{uuid.uuid4().hex[:8]}@example.org", "a long enough password"
+    client.register(email=email, password=password, display_name=name)
+    return email, password
+
+
 def wait_for_score(client: GatewayClient, review_id: int, timeout: float = 30.0) -> dict:
     """The review once the gateway's background scorer has scored it."""
     deadline = time.monotonic() + timeout
@@ -135,9 +156,8 @@ def unique(title: str) -> str:
     return f"{title} {uuid.uuid4().hex[:6]}"
 
 
-def write_review(page: Page, gateway: GatewayClient, author: str, content: str) -> dict:
+def write_review(page: Page, gateway: GatewayClient, content: str) -> dict:
     """Submit the review form; check the result shows what the gateway stored; return that."""
-    fill(page, "review-author", author)
     fill(page, "review-content", content)
     page.locator("#submit-review").click()
     # The form clears its text in the same update that shows the new result.
@@ -184,6 +204,7 @@ def test_a_visitor_adds_a_movie_reviews_it_and_sees_the_statistics_change(
     expect(status).to_contain_text("감성 모델: 정상")
     expect(status).to_contain_text(gateway.health()["model"])
     shot(page, "01-home")
+    sign_in(page, TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD)
 
     title = unique("헤어질 결심")
     open_tab(page, "영화 추가")
@@ -218,7 +239,7 @@ def test_a_visitor_adds_a_movie_reviews_it_and_sees_the_statistics_change(
     open_tab(page, "리뷰 작성")
     pick(page, "review-movie", choice)
     first = write_review(
-        page, gateway, "관객1", "배우들의 연기가 훌륭하고 영상미가 아름다워요. 또 보고 싶어요!"
+        page, gateway, "배우들의 연기가 훌륭하고 영상미가 아름다워요. 또 보고 싶어요!"
     )
     shot(page, "05-review-positive")
 
@@ -231,9 +252,7 @@ def test_a_visitor_adds_a_movie_reviews_it_and_sees_the_statistics_change(
     shot(page, "06-reviews-after-one")
 
     open_tab(page, "리뷰 작성")
-    second = write_review(
-        page, gateway, "관객2", "지루하고 시간이 아까웠어요. 이야기도 엉성합니다."
-    )
+    second = write_review(page, gateway, "지루하고 시간이 아까웠어요. 이야기도 엉성합니다.")
     shot(page, "07-review-negative")
 
     open_tab(page, "리뷰")
@@ -284,6 +303,7 @@ def test_deleting_a_movie_asks_for_confirmation_first(
     movie = gateway.create_movie({"title": title})
 
     page.goto(ui_url)
+    sign_in(page, TEST_ADMIN_EMAIL, TEST_ADMIN_PASSWORD)
     open_tab(page, "영화 목록")
     pick(page, "delete-pick", title)
     page.locator("#delete-button").click()
@@ -310,14 +330,15 @@ def test_a_review_written_while_the_model_is_down_shows_pending_then_its_label(
     database_url = postgres.create_database("ui_pending")
     model_down = f"http://127.0.0.1:{free_port()}"
     with GatewayProcess(database_url, model_down, env=SHORT_CLAIMS) as gateway_process:
-        client = GatewayClient(gateway_process.url)
+        client = GatewayClient(gateway_process.url, api_key=MACHINE_KEY)
         movie = client.create_movie({"title": "괴물", "release_date": "2006-07-27"})
+        email, password = new_user(client, "관객")
         with UIProcess(gateway_process.url) as ui:
             page.goto(ui.url)
             expect(page.locator("#service-status")).to_contain_text("감성 모델: 응답 없음")
+            sign_in(page, email, password)
             open_tab(page, "리뷰 작성")
             pick(page, "review-movie", "괴물 (2006)")
-            fill(page, "review-author", "관객")
             fill(page, "review-content", "한강 장면이 정말 인상적이었어요")
             page.locator("#submit-review").click()
             result = page.locator("#review-result .review-result")
@@ -336,3 +357,61 @@ def test_a_review_written_while_the_model_is_down_shows_pending_then_its_label(
             expect(page.locator("#refresh-review")).to_be_hidden()
             shot(page, "12-review-scored-after-refresh")
         client.close()
+
+
+def test_a_signed_out_visitor_reads_but_sees_no_controls_to_change_anything(
+    page: Page, ui_url: str, gateway: GatewayClient
+) -> None:
+    title = unique("읽기만")
+    movie = gateway.create_movie({"title": title})
+    gateway.create_review(movie_id=movie["id"], author="기계", content="누구나 읽는 리뷰입니다")
+
+    page.goto(ui_url)
+    open_tab(page, "영화 추가")
+    expect(page.locator("#add-movie-button")).to_be_hidden()
+    expect(page.get_by_text("영화 추가와 삭제는 관리자만 할 수 있습니다.")).to_be_visible()
+    open_tab(page, "영화 목록")
+    expect(page.locator(".movie-card", has_text=title)).to_be_visible()
+    expect(page.locator("#delete-button")).to_be_hidden()
+    open_tab(page, "리뷰 작성")
+    expect(page.locator("#submit-review")).to_be_hidden()
+    open_tab(page, "리뷰")
+    pick(page, "reviews-filter", title)
+    expect(page.locator("#review-list .review-card")).to_have_count(1)
+    expect(page.locator("#delete-review")).to_be_hidden()
+    expect(page.locator("#edit-review")).to_be_hidden()
+    shot(page, "13-signed-out-reads-only")
+
+
+def test_a_user_deletes_their_own_review_and_cannot_delete_anothers(
+    page: Page, ui_url: str, gateway: GatewayClient, gateway_url: str
+) -> None:
+    title = unique("내 리뷰")
+    movie = gateway.create_movie({"title": title})
+    email, password = new_user(gateway, "작성자")
+    as_the_user = GatewayClient(gateway_url)
+    token = as_the_user.sign_in(email=email, password=password)
+    mine = as_the_user.create_review(
+        movie_id=movie["id"], content="내가 쓴 리뷰입니다", token=token
+    )
+    as_the_user.close()
+    others = gateway.create_review(movie_id=movie["id"], author="남", content="남이 쓴 리뷰입니다")
+
+    page.goto(ui_url)
+    sign_in(page, email, password)
+    open_tab(page, "영화 추가")
+    expect(page.locator("#add-movie-button")).to_be_hidden()  # a user is not an admin
+    open_tab(page, "리뷰")
+    pick(page, "reviews-filter", title)
+    expect(page.locator("#review-list .review-card")).to_have_count(2)
+    page.locator("#manage-pick input").click()
+    options = page.get_by_role("option")
+    expect(options).to_have_count(1)  # only their own review is offered
+    expect(options).to_have_accessible_name(f"#{mine['id']} 내가 쓴 리뷰입니다")
+    options.click()
+    shot(page, "14-user-manages-own-review")
+    page.locator("#delete-review").click()
+    expect(page.locator("#manage-notice")).to_contain_text("리뷰를 삭제했습니다")
+    expect(page.locator("#review-list .review-card")).to_have_count(1)
+    expect(page.locator("#delete-review")).to_be_hidden()  # nothing of theirs is left
+    assert [r["id"] for r in gateway.list_reviews(movie_id=movie["id"])] == [others["id"]]

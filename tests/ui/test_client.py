@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from stack.parts import MACHINE_KEY
 from stack.ports import free_port
 from ui.client import GatewayClient, GatewayError
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def client(gateway_url):
-    with_client = GatewayClient(gateway_url, timeout_s=10)
+    with_client = GatewayClient(gateway_url, api_key=MACHINE_KEY, timeout_s=10)
     yield with_client
     with_client.close()
 
@@ -33,6 +34,36 @@ def test_movies_round_trip_search_and_delete(client):
     with pytest.raises(GatewayError) as raised:
         client.get_movie(movie["id"])
     assert raised.value.status_code == 404 and raised.value.detail == "Movie not found"
+
+
+def test_a_visitor_signs_up_writes_under_their_name_and_changes_only_their_own(gateway_url):
+    visitor = GatewayClient(gateway_url, timeout_s=10)  # no key: only the token it is handed
+    email, password = f"{uuid.uuid4().hex[:8]}@example.org", "a long enough password"
+    account = visitor.register(email=email, password=password, display_name="관객")
+    token = visitor.sign_in(email=email, password=password)
+    assert visitor.me(token=token) == account
+    machine = GatewayClient(gateway_url, api_key=MACHINE_KEY)
+    movie = _movie(machine)
+    others = machine.create_review(movie_id=movie["id"], author="남", content="남의 리뷰입니다")
+    machine.close()
+
+    mine = visitor.create_review(movie_id=movie["id"], content="내 리뷰입니다", token=token)
+    assert (mine["author"], mine["user_id"]) == ("관객", account["id"])
+    edited = visitor.update_review(mine["id"], content="고친 내 리뷰입니다", token=token)
+    assert edited["content"] == "고친 내 리뷰입니다"
+    with pytest.raises(GatewayError) as refused:
+        visitor.delete_review(others["id"], token=token)
+    assert refused.value.status_code == 403
+    with pytest.raises(GatewayError) as anonymous:
+        visitor.create_review(movie_id=movie["id"], content="익명 리뷰입니다")
+    assert anonymous.value.status_code == 401
+    assert visitor.delete_review(mine["id"], token=token) == {
+        "message": "Review deleted successfully"
+    }
+    with pytest.raises(GatewayError) as wrong:
+        visitor.sign_in(email=email, password="not the password")
+    assert (wrong.value.status_code, wrong.value.detail) == (401, "Wrong email or password")
+    visitor.close()
 
 
 def test_validation_errors_come_back_by_field(client):

@@ -1,0 +1,1 @@
+"""Accounts: registration, sign-in (OAuth2 password flow, JWT bearer tokens) and roles."""
