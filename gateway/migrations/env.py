@@ -4,7 +4,8 @@ from alembic import context
 from sqlalchemy import Connection
 
 import gateway.movies.models
-import gateway.reviews.models  # noqa: F401  (registers the tables on the metadata)
+import gateway.reviews.models
+import gateway.rollout.models  # noqa: F401  (registers the tables on the metadata)
 from gateway.database import Base, create_db_engine
 from gateway.settings import settings
 
