@@ -1,4 +1,4 @@
-"""The Gradio app: five tabs over the gateway's HTTP API, handlers as plain functions.
+"""The Gradio app: six tabs over the gateway's HTTP API, handlers as plain functions.
 
 Every handler turns a `GatewayError` into a readable message in the page; nothing here talks to
 the database or the model service directly.
@@ -244,6 +244,33 @@ def _pager(page: int, has_next: bool) -> tuple[gr.Button, gr.Button]:
     return gr.Button(interactive=page > 0), gr.Button(interactive=has_next)
 
 
+# --- Models ---------------------------------------------------------------------------------------
+
+
+def show_models() -> dict:
+    """The live and candidate models, their agreement, confusion, moving movies, disagreements."""
+    hidden = {models_heatmap: "", shift_chart: gr.BarPlot(visible=HIDDEN), disagreements: ""}
+    try:
+        models = client.models()
+    except GatewayError as error:
+        return {models_summary: render.error_notice(error), **hidden}
+    try:
+        comparison = client.model_comparison()
+    except GatewayError as error:
+        if error.status_code != 404:
+            return {models_summary: render.error_notice(error), **hidden}
+        missing = render.notice(render.escape(T["models_no_candidate"].format(detail=error.detail)))
+        return {models_summary: render.model_summary(models, None) + missing, **hidden}
+    return {
+        models_summary: render.model_summary(models, comparison),
+        models_heatmap: render.confusion_heatmap(comparison),
+        shift_chart: gr.BarPlot(
+            value=render.movie_shifts(comparison), visible=showing(bool(comparison["movies"]))
+        ),
+        disagreements: render.disagreement_cards(comparison),
+    }
+
+
 def movie_field(field: str) -> gr.Textbox:
     hints = {"release_date": T["release_date_hint"], "poster_url": T["poster_url_hint"]}
     label = T["movie_title" if field == "title" else field]
@@ -343,6 +370,21 @@ with gr.Blocks(title=T["title"], analytics_enabled=False) as demo:
                 next_button = gr.Button(T["next_page"], interactive=False, elem_id="next-page")
             review_page = gr.State(0)
 
+        with gr.Tab(T["tab_models"], id="models") as models_tab:
+            models_summary = gr.HTML(elem_id="models-summary")
+            models_refresh = gr.Button(T["refresh"], elem_id="models-refresh")
+            with gr.Row():
+                models_heatmap = gr.HTML(elem_id="confusion-heatmap")
+                shift_chart = gr.BarPlot(
+                    x=T["movie_axis"],
+                    y=T["shift_axis"],
+                    title=T["movie_shift_heading"],
+                    sort="-y",
+                    visible=HIDDEN,
+                    elem_id="shift-chart",
+                )
+            disagreements = gr.HTML(elem_id="disagreements")
+
     # --- Wiring -----------------------------------------------------------------------------------
     review_outputs = [
         stats_html,
@@ -394,6 +436,10 @@ with gr.Blocks(title=T["title"], analytics_enabled=False) as demo:
         previous_page, inputs=[reviews_filter, review_page], outputs=review_outputs
     )
     next_button.click(next_page, inputs=[reviews_filter, review_page], outputs=review_outputs)
+
+    models_outputs = [models_summary, models_heatmap, shift_chart, disagreements]
+    models_tab.select(show_models, outputs=models_outputs)
+    models_refresh.click(show_models, outputs=models_outputs)
 
 
 CSS = (Path(__file__).parent / "style.css").read_text(encoding="utf-8")
