@@ -3,7 +3,9 @@
     python -m gateway.rescore [--batch-size 64] [--limit N] [--dry-run] [--output rescore.json]
 Reads DATABASE_URL, MODEL_SERVICE_URL and MODEL_SERVICE_TOKEN as the gateway does. Reviews are
 claimed in batches as the gateway's background scorer claims them, so it can run beside live
-gateways; an interrupted run resumes where it stopped, since only outdated reviews are picked up.
+gateways, and N copies at once (N processes, or the N tasks of a Cloud Run Job) split the work:
+each review is rescored once. An interrupted run resumes where it stopped, since only outdated
+reviews are picked up; the reviews a killed copy held are taken once their claims lapse.
 """
 
 from __future__ import annotations
@@ -14,15 +16,14 @@ import json
 import logging
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
-from gateway.database import create_db_engine, create_session_factory
+from gateway.database import create_db_engine, create_session_factory, utcnow
 from gateway.reviews import claims
-from gateway.reviews.models import Review, ReviewStatus
 from gateway.reviews.scorer import ReviewScorer
 from gateway.scoring.client import ModelServiceClient, ModelServiceError
 from gateway.settings import settings
@@ -30,12 +31,19 @@ from gateway.settings import settings
 log = logging.getLogger("rescore")
 
 
-def count_outdated(session_factory: sessionmaker[Session], served_model: str) -> int:
+def count_outdated(
+    session_factory: sessionmaker[Session],
+    served_model: str,
+    scored_before: datetime,
+    *,
+    claimed_only: bool = False,
+) -> int:
     with session_factory() as session:
-        return session.scalar(
-            select(func.count(Review.id)).where(
-                Review.status == ReviewStatus.SCORED, Review.sentiment_model != served_model
-            )
+        return claims.count_outdated(
+            session=session,
+            served_model=served_model,
+            scored_before=scored_before,
+            claimed_only=claimed_only,
         )
 
 
@@ -46,11 +54,16 @@ async def rescore(
     batch_size: int,
     limit: int | None,
     dry_run: bool,
+    poll_s: float = 1.0,
 ) -> dict:
-    """Rescore outdated reviews, oldest first; a summary of what was done."""
-    started = time.monotonic()
+    """Rescore outdated reviews, oldest first, beside any other copies; a summary of what was done.
+
+    Copies claim disjoint batches. When nothing is left to claim but other copies still hold
+    reviews, this one waits: they store them, or (killed) their claims lapse and it takes them.
+    """
+    started, began_at = time.monotonic(), utcnow()
     served_model = await model_service.served_model()
-    outdated = count_outdated(session_factory, served_model)
+    outdated = count_outdated(session_factory, served_model, began_at)
     summary = {"served_model": served_model, "outdated_before": outdated, "rescored": 0}
     if dry_run:
         return summary
@@ -61,25 +74,28 @@ async def rescore(
         reject_delay_s=settings.scorer_reject_delay_s,
     )
     wanted = outdated if limit is None else min(limit, outdated)
-    claimed_count, after_id = 0, 0
+    claimed_count = 0
     with tqdm(total=wanted, unit="review", desc="rescoring") as progress:
         while claimed_count < wanted:
             with session_factory() as session:
                 batch = claims.claim_outdated(
                     session=session,
                     served_model=served_model,
-                    after_id=after_id,
+                    scored_before=began_at,
                     limit=min(batch_size, wanted - claimed_count),
                     lease_s=settings.scorer_lease_s,
                 )
             if not batch:
-                break
-            # The cursor stops a review the service scores under yet another tag coming round again.
-            after_id = batch[-1].id
+                held = count_outdated(session_factory, served_model, began_at, claimed_only=True)
+                if not held:
+                    break
+                progress.set_postfix_str(f"{held} held by other workers")
+                await asyncio.sleep(poll_s)
+                continue
             claimed_count += len(batch)
             summary["rescored"] += len(await scorer.score(batch))
             progress.update(len(batch))
-    summary["outdated_after"] = count_outdated(session_factory, served_model)
+    summary["outdated_after"] = count_outdated(session_factory, served_model, began_at)
     summary["seconds"] = round(time.monotonic() - started, 2)
     return summary
 

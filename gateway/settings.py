@@ -44,6 +44,15 @@ class Settings(BaseSettings):
     scoring_max_texts_per_call: int = Field(default=64, ge=1, le=1024)
     scoring_max_calls_in_flight: int = Field(default=1, ge=1)
 
+    # The candidate model in shadow: every text the gateway scores is also sent there, off the
+    # request path, and its prediction stored apart (never shown as the review's score).
+    shadow_model_service_url: str | None = None
+    shadow_model_service_token: SecretStr | None = None
+    # Texts waiting for the candidate; past this many, new ones are dropped (and counted), so a
+    # slow or dead candidate costs a bounded amount of memory and nothing else.
+    shadow_queue_size: int = Field(default=2048, ge=1)
+    shadow_timeout_s: float = Field(default=5.0, gt=0)
+
     gateway_host: str = "0.0.0.0"
     # Proxies whose X-Forwarded-For names the real client (the per-client write limit counts by
     # it): "*" behind Cloud Run's front end, which is the only way in there; none by default.
@@ -95,10 +104,12 @@ class Settings(BaseSettings):
         "secret_key",
         "first_superuser",
         "first_superuser_password",
+        "shadow_model_service_url",
+        "shadow_model_service_token",
         mode="before",
     )
     @classmethod
-    def _empty_token_is_none(cls, value: object) -> object:
+    def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
     @field_validator("gateway_api_keys", "gateway_cors_origins", mode="before")

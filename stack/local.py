@@ -25,11 +25,13 @@ POLL_S = 0.5
 
 @dataclass(frozen=True)
 class LocalStack:
-    """The three parts wired to each other on the ports the environment names."""
+    """The three parts wired to each other on the ports the environment names; with
+    CANDIDATE_MODEL_TAG, a second model service serving it, which the gateway shadows."""
 
     model_service: ModelServiceProcess
     gateway: GatewayProcess
     ui: UIProcess
+    candidate: ModelServiceProcess | None = None
 
     @classmethod
     def from_environment(
@@ -50,6 +52,16 @@ class LocalStack:
         gateway_port = port("GATEWAY_PORT", 8000)
         model_service_url = environ.get("MODEL_SERVICE_URL") or f"http://127.0.0.1:{model_port}"
         gateway_url = environ.get("GATEWAY_URL") or f"http://127.0.0.1:{gateway_port}"
+        candidate = None
+        shadow = {}
+        if candidate_tag := environ.get("CANDIDATE_MODEL_TAG"):
+            candidate = ModelServiceProcess(
+                model_tag=candidate_tag,
+                port=port("CANDIDATE_MODEL_SERVICE_PORT", model_port + 1),
+                log_path=log("candidate-model-service"),
+                isolated=False,
+            )
+            shadow = {"SHADOW_MODEL_SERVICE_URL": candidate.url}
         return cls(
             model_service=ModelServiceProcess(
                 port=model_port, log_path=log("model-service"), isolated=False
@@ -57,7 +69,7 @@ class LocalStack:
             gateway=GatewayProcess(
                 None,
                 model_service_url,
-                admin,
+                admin | shadow,
                 port=gateway_port,
                 log_path=log("gateway"),
                 isolated=False,
@@ -69,6 +81,7 @@ class LocalStack:
                 log_path=log("ui"),
                 isolated=False,
             ),
+            candidate=candidate,
         )
 
     def sign_in_hint(self) -> str:
@@ -81,7 +94,26 @@ class LocalStack:
         return f"{email} ({where})"
 
     def parts(self) -> dict[str, ServerProcess]:
-        return {"model": self.model_service, "gateway": self.gateway, "ui": self.ui}
+        parts: dict[str, ServerProcess] = {"model": self.model_service}
+        if self.candidate is not None:
+            parts["candidate"] = self.candidate
+        return parts | {"gateway": self.gateway, "ui": self.ui}
+
+
+def missing_from_store(model_tag: str) -> str | None:
+    """Why `model_tag` cannot be served from the local model store, or None when it can."""
+    import bentoml  # slow to import: only when a candidate is asked for
+    from bentoml.exceptions import NotFound
+
+    try:
+        bentoml.models.get(model_tag)
+    except NotFound:
+        return (
+            f"{model_tag} is not in the model store ({os.environ.get('BENTOML_HOME', '~/bentoml')})"
+            ": build a bundle (python -m training build ...) and register it with "
+            "`python -m training register DIR`; `bentoml models list` shows the tags there are"
+        )
+    return None
 
 
 def _read(path: Path) -> str | None:
@@ -110,6 +142,11 @@ def _stop_on_sigterm() -> None:
 def run(stack: LocalStack) -> int:
     """Starts the three parts at once, waits for each, then watches them until Ctrl-C/SIGTERM
     (exit 0) or until one exits on its own (the others are stopped, exit 1)."""
+    if stack.candidate is not None:
+        problem = missing_from_store(stack.candidate.env["MODEL_TAG"])
+        if problem:
+            print(problem, file=sys.stderr)
+            return 2
     _stop_on_sigterm()
     parts = list(stack.parts().values())
     try:
@@ -127,7 +164,12 @@ def run(stack: LocalStack) -> int:
             f"  UI             {stack.ui.url}/\n"
             f"  gateway API    {stack.ui.env['GATEWAY_URL']}/docs\n"
             f"  model service  {stack.gateway.env['MODEL_SERVICE_URL']}/  (POST /classify)\n"
-            f"  sign in as     {stack.sign_in_hint()}\n",
+            f"  sign in as     {stack.sign_in_hint()}\n"
+            + (
+                f"  candidate      {stack.candidate.url}/  (in shadow; GET /models/comparison)\n"
+                if stack.candidate
+                else ""
+            ),
             flush=True,
         )
         while all(part.process.poll() is None for part in parts):

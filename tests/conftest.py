@@ -60,30 +60,35 @@ def tiny_bundle(
 ) -> Path:
     """tiny_checkpoint through training.build (export → quantize → gate → bundle dir);
     not registered. Its card names it korean-sentiment:<version>."""
+    return build_bundle(tiny_checkpoint, tiny_reviews, tmp_path_factory.mktemp("tiny-bundle"))
+
+
+def build_bundle(checkpoint: Path, dev: Path, parent: Path) -> Path:
     from training.build import BuildOptions, build
 
-    out = tmp_path_factory.mktemp("tiny-bundle") / "korean-sentiment"
-    options = BuildOptions(
-        source=str(tiny_checkpoint), out=out, dev=tiny_reviews, register=False, latency_texts=20
-    )
-    build(options)
+    out = parent / "korean-sentiment"
+    build(BuildOptions(source=str(checkpoint), out=out, dev=dev, register=False, latency_texts=20))
     return out
+
+
+def register_bundle(bundle: Path, bentoml_home: Path) -> str:
+    """`training register` of `bundle` into `bentoml_home`'s store; the bundle's tag."""
+    env = {**os.environ, "BENTOML_HOME": str(bentoml_home), "BENTOML_DO_NOT_TRACK": "true"}
+    registered = subprocess.run(
+        [sys.executable, "-m", "training", "register", str(bundle)],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    if registered.returncode != 0:
+        pytest.fail(f"registering {bundle} failed:\n{registered.stderr}")
+    card = json.loads((bundle / "card.json").read_text(encoding="utf-8"))
+    return f"{card['name']}:{card['version']}"
 
 
 @pytest.fixture(scope="session")
 def tiny_bentoml_home(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A BENTOML_HOME whose model store holds tiny_bundle, registered by `training register`."""
     home = tmp_path_factory.mktemp("bentoml-home")
-    env = {**os.environ, "BENTOML_HOME": str(home), "BENTOML_DO_NOT_TRACK": "true"}
-    registered = subprocess.run(
-        [sys.executable, "-m", "training", "register", str(tiny_bundle)],
-        cwd=Path(__file__).resolve().parents[1],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if registered.returncode != 0:
-        pytest.fail(f"registering the tiny bundle failed:\n{registered.stderr}")
+    register_bundle(tiny_bundle, home)
     return home
 
 
@@ -127,3 +132,31 @@ def bento(tiny_bentoml_home: Path, tiny_model_tag: str, tmp_path_factory) -> Pat
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     (bento_yaml,) = (home / "bentos").glob("*/*/bento.yaml")
     return bento_yaml.parent
+
+
+# A candidate that disagrees with the tiny model: another seed, and its positive and negative
+# logits swapped in the config, so it calls positive what the live model calls negative.
+
+
+@pytest.fixture(scope="session")
+def candidate_model_tag(
+    tiny_bentoml_home: Path, tiny_reviews: Path, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """A second tiny bundle, built and registered in tiny_bentoml_home's store; its tag."""
+    from training.tiny import build_tiny_checkpoint
+
+    checkpoint = build_tiny_checkpoint(tmp_path_factory.mktemp("candidate-checkpoint"), seed=1)
+    config_path = checkpoint / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["id2label"] = {"0": "positive", "1": "neutral", "2": "negative"}
+    config["label2id"] = {label: int(i) for i, label in config["id2label"].items()}
+    config_path.write_text(json.dumps(config), encoding="utf-8")
+    bundle = build_bundle(checkpoint, tiny_reviews, tmp_path_factory.mktemp("candidate-bundle"))
+    return register_bundle(bundle, tiny_bentoml_home)
+
+
+@pytest.fixture(scope="session")
+def candidate_service_url(tiny_bentoml_home: Path, candidate_model_tag: str) -> Iterator[str]:
+    """A real `bentoml serve` of the disagreeing candidate; stopped at the end of the run."""
+    with ModelServiceProcess(tiny_bentoml_home, candidate_model_tag) as service:
+        yield service.url

@@ -358,6 +358,33 @@ def _pager(page: int, has_next: bool) -> tuple[gr.Button, gr.Button]:
     return gr.Button(interactive=page > 0), gr.Button(interactive=has_next)
 
 
+# --- Models ---------------------------------------------------------------------------------------
+
+
+def show_models() -> dict:
+    """The live and candidate models, their agreement, confusion, moving movies, disagreements."""
+    hidden = {models_heatmap: "", shift_chart: gr.BarPlot(visible=HIDDEN), disagreements: ""}
+    try:
+        models = client.models()
+    except GatewayError as error:
+        return {models_summary: render.error_notice(error), **hidden}
+    try:
+        comparison = client.model_comparison()
+    except GatewayError as error:
+        if error.status_code != 404:
+            return {models_summary: render.error_notice(error), **hidden}
+        missing = render.notice(render.escape(T["models_no_candidate"].format(detail=error.detail)))
+        return {models_summary: render.model_summary(models, None) + missing, **hidden}
+    return {
+        models_summary: render.model_summary(models, comparison),
+        models_heatmap: render.confusion_heatmap(comparison),
+        shift_chart: gr.BarPlot(
+            value=render.movie_shifts(comparison), visible=showing(bool(comparison["movies"]))
+        ),
+        disagreements: render.disagreement_cards(comparison),
+    }
+
+
 def movie_field(field: str) -> gr.Textbox:
     hints = {"release_date": T["release_date_hint"], "poster_url": T["poster_url_hint"]}
     label = T["movie_title" if field == "title" else field]
@@ -490,6 +517,21 @@ with gr.Blocks(title=T["title"], analytics_enabled=False) as demo:
                     )
             manage_notice = gr.HTML(visible=HIDDEN, elem_id="manage-notice")
 
+        with gr.Tab(T["tab_models"], id="models") as models_tab:
+            models_summary = gr.HTML(elem_id="models-summary")
+            models_refresh = gr.Button(T["refresh"], elem_id="models-refresh")
+            with gr.Row():
+                models_heatmap = gr.HTML(elem_id="confusion-heatmap")
+                shift_chart = gr.BarPlot(
+                    x=T["movie_axis"],
+                    y=T["shift_axis"],
+                    title=T["movie_shift_heading"],
+                    sort="-y",
+                    visible=HIDDEN,
+                    elem_id="shift-chart",
+                )
+            disagreements = gr.HTML(elem_id="disagreements")
+
     # --- Wiring -----------------------------------------------------------------------------------
     review_outputs = [
         stats_html,
@@ -566,6 +608,10 @@ with gr.Blocks(title=T["title"], analytics_enabled=False) as demo:
         inputs=[visitor, manage_pick, reviews_filter, review_page],
         outputs=[manage_notice, *review_outputs],
     )
+
+    models_outputs = [models_summary, models_heatmap, shift_chart, disagreements]
+    models_tab.select(show_models, outputs=models_outputs)
+    models_refresh.click(show_models, outputs=models_outputs)
 
 
 CSS = (Path(__file__).parent / "style.css").read_text(encoding="utf-8")

@@ -119,6 +119,15 @@ class GatewayClient:
     def movie_rating(self, movie_id: int) -> dict[str, Any]:
         return self._request("GET", f"/reviews/movie/{movie_id}/rating")
 
+    def models(self) -> dict[str, Any]:
+        """The live model, the candidate in shadow, and how many reviews each tag scored."""
+        return self._request("GET", "/models")
+
+    def model_comparison(self, *, candidate: str | None = None) -> dict[str, Any]:
+        """The live model against the candidate (by default the one in shadow)."""
+        params = {"candidate": candidate} if candidate else {}
+        return self._request("GET", "/models/comparison", params=params)
+
     def _request(
         self,
         method: str,

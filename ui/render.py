@@ -268,3 +268,90 @@ def positivity_trend(reviews: list[dict[str, Any]]) -> pd.DataFrame:
     positivity = pd.Series([r["positivity"] for r in scored], dtype="float64")
     running = positivity.expanding().mean()
     return pd.DataFrame({T["time_axis"]: times, T["positivity_axis"]: running.round(3)})
+
+
+def model_summary(models: dict[str, Any], comparison: dict[str, Any] | None) -> str:
+    """The live and candidate tags with how many reviews each scored, and their agreement."""
+    scored = models.get("reviews_by_model", {})
+    shadowed = models.get("candidate_predictions_by_model", {})
+
+    def model_stat(name: str, model: dict[str, Any] | None, tag: str | None, counts: dict) -> str:
+        tag = tag or (model or {}).get("tag") or "–"
+        note = escape(T["models_reviews_scored"].format(count=counts.get(tag, 0)))
+        return (
+            f'<div class="stat"><div class="stat-name">{escape(T[name])}</div>'
+            f'<div class="stat-value small" data-model="{name}">{escape(tag)}</div>'
+            f'<div class="stat-note">{note}</div></div>'
+        )
+
+    live_tag = comparison["live"] if comparison else None
+    candidate_tag = comparison["candidate"] if comparison else None
+    agreement = ""
+    if comparison and comparison.get("agreement") is not None:
+        compared = escape(T["models_compared"].format(n=comparison["n"]))
+        agreement = (
+            f'<div class="stat"><div class="stat-name">{escape(T["models_agreement"])}</div>'
+            f'<div class="stat-value" data-stat="agreement">{comparison["agreement"]:.0%}</div>'
+            f'<div class="stat-note">{compared}</div></div>'
+        )
+    return (
+        '<div class="stats">'
+        + model_stat("models_live", models.get("live"), live_tag, scored)
+        + model_stat("models_candidate", models.get("candidate"), candidate_tag, shadowed)
+        + agreement
+        + "</div>"
+    )
+
+
+def confusion_heatmap(comparison: dict[str, Any]) -> str:
+    """The confusion matrix as a table whose cells darken with their share of the reviews."""
+    confusion = comparison.get("confusion") or {}
+    n = max(int(comparison.get("n") or 0), 1)
+    header = "".join(f"<th>{escape(label_text(label))}</th>" for label in LABELS)
+    rows = []
+    for live in LABELS:
+        cells = []
+        for candidate in LABELS:
+            count = int(confusion.get(live, {}).get(candidate, 0))
+            share = count / n
+            cells.append(
+                f'<td data-cell="{live}-{candidate}" '
+                f'style="background: rgba(79, 70, 229, {0.08 + 0.85 * share:.2f})">{count}</td>'
+            )
+        rows.append(f"<tr><th>{escape(label_text(live))}</th>{''.join(cells)}</tr>")
+    return (
+        f'<div class="confusion"><div class="stat-name">{escape(T["confusion_heading"])}</div>'
+        f'<table class="heatmap"><tr><th></th>{header}</tr>{"".join(rows)}</table></div>'
+    )
+
+
+def movie_shifts(comparison: dict[str, Any]) -> pd.DataFrame:
+    """Rows of (movie title, positivity shift) for the chart, largest move first."""
+    movies = comparison.get("movies") or []
+    return pd.DataFrame(
+        {
+            T["movie_axis"]: [movie["title"] for movie in movies],
+            T["shift_axis"]: [round(movie["shift"], 3) for movie in movies],
+        }
+    )
+
+
+def disagreement_cards(comparison: dict[str, Any]) -> str:
+    """The latest reviews the two models labelled differently, each with both labels."""
+    disagreements = comparison.get("disagreements") or []
+    if not disagreements:
+        return notice(escape(T["no_disagreements"]))
+    cards = "".join(
+        '<div class="review-card" data-review-id="{id}"><div class="review-content">{content}</div>'
+        '<div class="review-meta">{live}: {live_label} → {candidate}: {candidate_label}</div>'
+        "</div>".format(
+            id=int(d["review_id"]),
+            content=escape(d["content"]),
+            live=escape(T["models_live"]),
+            live_label=label_badge(d["live_label"]),
+            candidate=escape(T["models_candidate"]),
+            candidate_label=label_badge(d["candidate_label"]),
+        )
+        for d in disagreements
+    )
+    return f'<div class="stat-name">{escape(T["disagreements_heading"])}</div>{cards}'

@@ -5,7 +5,8 @@ from sqlalchemy import Connection
 
 import gateway.movies.models
 import gateway.reviews.models
-import gateway.users.models  # noqa: F401  (registers the tables on the metadata)
+import gateway.rollout.models
+import gateway.users.models  # noqa: F401  (these imports register the tables on the metadata)
 from gateway.database import Base, create_db_engine
 from gateway.settings import settings
 

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
+    func,
     or_,
     select,
     union_all,
@@ -96,16 +97,34 @@ def claim_pending(*, session: Session, limit: int, lease_s: float) -> list[Claim
     return _claim(session, Review.status == ReviewStatus.PENDING, limit=limit, lease_s=lease_s)
 
 
-def claim_outdated(
-    *, session: Session, served_model: str, after_id: int, limit: int, lease_s: float
-) -> list[ClaimedReview]:
-    """Claim up to `limit` scored reviews after `after_id` whose model tag is not `served_model`."""
-    outdated = and_(
+def _outdated(served_model: str, scored_before: datetime) -> ColumnElement[bool]:
+    # Only scores from before the run began: a review the service has since scored under yet
+    # another tag (it was swapped mid-run) does not come round again.
+    return and_(
         Review.status == ReviewStatus.SCORED,
         Review.sentiment_model != served_model,
-        Review.id > after_id,
+        or_(Review.scored_at.is_(None), Review.scored_at < scored_before),
     )
-    return _claim(session, outdated, limit=limit, lease_s=lease_s)
+
+
+def claim_outdated(
+    *, session: Session, served_model: str, scored_before: datetime, limit: int, lease_s: float
+) -> list[ClaimedReview]:
+    """Claim up to `limit` reviews scored before `scored_before` by a model other than
+    `served_model`, oldest first, that no other scorer holds."""
+    return _claim(session, _outdated(served_model, scored_before), limit=limit, lease_s=lease_s)
+
+
+def count_outdated(
+    *, session: Session, served_model: str, scored_before: datetime, claimed_only: bool = False
+) -> int:
+    """Reviews `claim_outdated` would take, or (`claimed_only`) those other scorers hold now."""
+    condition = _outdated(served_model, scored_before)
+    if claimed_only:
+        condition = and_(
+            condition, Review.claim_token.is_not(None), Review.claimed_until >= utcnow()
+        )
+    return session.scalar(select(func.count(Review.id)).where(condition))
 
 
 def store_predictions(

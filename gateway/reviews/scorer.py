@@ -2,7 +2,7 @@
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -41,8 +41,12 @@ class ReviewScorer:
         reject_delay_s: float,
         max_calls_per_transaction: int = 64,
         max_stores_in_flight: int = 1,
+        on_stored: Callable[[Sequence[Review]], None] | None = None,
     ) -> None:
         self.session_factory = session_factory
+        # Told of every review whose score was stored, as stored (metrics, the shadow); it must
+        # not wait.
+        self.on_stored = on_stored
         self.classifier = classifier
         self.lease_s = lease_s
         self.reject_delay_s = reject_delay_s
@@ -81,7 +85,10 @@ class ReviewScorer:
         except asyncio.CancelledError:
             await self._release(reviews)
             raise
-        return await self._stores.submit((reviews, predictions))
+        stored = await self._stores.submit((reviews, predictions))
+        if self.on_stored is not None and stored:
+            self.on_stored(stored)
+        return stored
 
     async def score_or_leave_pending(
         self,

@@ -1,10 +1,10 @@
 """The model service's typed client: one httpx.AsyncClient, explicit timeouts, one error type."""
 
 from collections.abc import Sequence
-from typing import Literal, TypeVar, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 import httpx
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from gateway.scoring.id_tokens import IdTokenAuth, IdTokens
 from gateway.settings import Settings
@@ -31,6 +31,8 @@ class _Classification(BaseModel):
 
 
 class _ModelDescription(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
     model: str = Field(min_length=1)
 
 
@@ -47,6 +49,14 @@ class ModelServiceError(Exception):
         return self.status_code in (400, 413, 422)
 
 
+def _id_token_auth(settings: Settings) -> httpx.Auth | None:
+    """Google ID tokens when the model service is private on Cloud Run. The candidate is a tagged
+    revision of the same service, so one audience, the service's URL, serves both clients."""
+    if settings.model_service_auth != "google-id-token":
+        return None
+    return IdTokenAuth(IdTokens(settings.model_service_url))
+
+
 class ModelServiceClient:
     """Calls the model service's HTTP API; every failure surfaces as a `ModelServiceError`."""
 
@@ -58,22 +68,60 @@ class ModelServiceClient:
     def from_settings(
         cls, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> "ModelServiceClient":
-        token = settings.model_service_token
-        headers, auth = {}, None
-        if settings.model_service_auth == "google-id-token":
-            auth = IdTokenAuth(IdTokens(settings.model_service_url))
-        elif token is not None:
-            headers = {"Authorization": f"Bearer {token.get_secret_value()}"}
-        http = httpx.AsyncClient(
-            base_url=settings.model_service_url,
-            headers=headers,
-            auth=auth,
-            timeout=httpx.Timeout(
-                settings.scoring_timeout_s, connect=settings.model_service_connect_timeout_s
-            ),
+        """The live model service's client."""
+        return cls.connect(
+            settings.model_service_url,
+            settings.model_service_token,
+            auth=_id_token_auth(settings),
+            timeout_s=settings.scoring_timeout_s,
+            connect_timeout_s=settings.model_service_connect_timeout_s,
             transport=transport,
         )
-        return cls(http, probe_timeout_s=settings.model_service_connect_timeout_s)
+
+    @classmethod
+    def candidate_from_settings(cls, settings: Settings) -> "ModelServiceClient | None":
+        """The shadow candidate's client, or None when no candidate is configured."""
+        if settings.shadow_model_service_url is None:
+            return None
+        return cls.connect(
+            settings.shadow_model_service_url,
+            settings.shadow_model_service_token,
+            auth=_id_token_auth(settings),
+            timeout_s=settings.shadow_timeout_s,
+            connect_timeout_s=min(
+                settings.model_service_connect_timeout_s, settings.shadow_timeout_s
+            ),
+        )
+
+    @classmethod
+    def connect(
+        cls,
+        url: str,
+        token: SecretStr | None,
+        *,
+        auth: httpx.Auth | None = None,
+        timeout_s: float,
+        connect_timeout_s: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> "ModelServiceClient":
+        """A client of the model service at `url`: `auth` (ID tokens) when given, else the static
+        bearer `token` when set."""
+        headers = {}
+        if auth is None and token is not None:
+            headers = {"Authorization": f"Bearer {token.get_secret_value()}"}
+        http = httpx.AsyncClient(
+            base_url=url,
+            headers=headers,
+            auth=auth,
+            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
+            transport=transport,
+        )
+        return cls(http, probe_timeout_s=connect_timeout_s)
+
+    async def describe(self) -> dict[str, Any]:
+        """The served model's description (`POST /model`): tag, labels, card."""
+        response = await self._request("POST", "/model", json={}, timeout=self._probe_timeout)
+        return _parse(_ModelDescription, response).model_dump()
 
     async def classify(self, texts: Sequence[str]) -> list[Prediction]:
         """One prediction per text, in input order."""

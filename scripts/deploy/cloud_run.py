@@ -4,6 +4,14 @@ socket, shared rate limits in Memorystore) and the UI, each pointed at the URL o
 
     python -m scripts.deploy.cloud_run --project my-project --dry-run
 
+A model rollout, each step its own action (also with --dry-run):
+
+    python -m scripts.deploy.cloud_run candidate --model-bundle DIR   # no traffic, in shadow
+    python -m scripts.deploy.cloud_run promote --percent 10           # 10% of model traffic
+    python -m scripts.deploy.cloud_run promote                        # 100%, shadow cleared
+    python -m scripts.deploy.cloud_run rollback                       # 100% back to `stable`
+    python -m scripts.deploy.cloud_run rescore --tasks 4              # a Cloud Run Job
+
 Every flag --some-name defaults to the environment variable SOME_NAME, then to the value shown by
 --help. Secrets never reach a command line: when DB_PASSWORD, SECRET_KEY, GATEWAY_API_KEY or
 FIRST_SUPERUSER_PASSWORD is set, its value goes to Secret Manager on stdin (a new version of the
@@ -39,6 +47,10 @@ PARTS = {"model-service": 3000, "gateway": 8000, "ui": 7860}
 SECRET_VARIABLES = ("DB_PASSWORD", "SECRET_KEY", "GATEWAY_API_KEY", "FIRST_SUPERUSER_PASSWORD")
 # Cloud Run's ceiling for requests in flight per instance.
 CLOUD_RUN_MAX_CONCURRENCY = 1000
+ACTIONS = ("deploy", "candidate", "promote", "rollback", "rescore")
+# Revision tags of the model service: the candidate, and what was serving before it came.
+CANDIDATE_TAG = "candidate"
+STABLE_TAG = "stable"
 
 
 def _default(settings_cls: type[BaseSettings], name: str) -> int:
@@ -123,6 +135,10 @@ class DeployConfig(BaseSettings):
     ui_min_instances: int = Field(0, description="UI floor")
     ui_max_instances: int = Field(3, description="UI ceiling")
     ui_concurrency: int = Field(80, description="requests per instance")
+
+    percent: int = Field(100, ge=1, le=100, description="promote: model traffic to the candidate")
+    tasks: int = Field(4, ge=1, le=100, description="rescore: parallel tasks of the job")
+    rescore_job_name: str = Field("moviegpt-rescore", description="rescore: Cloud Run Job")
 
     @property
     def instance_connection_name(self) -> str:
@@ -306,13 +322,24 @@ class CloudRunDeployment:
         )  # fmt: skip
         self.runner.run(["gcloud", "auth", "configure-docker", config.registry, "--quiet"])
         for part in PARTS:
-            build_args = ["--build-arg", f"MODEL_BUNDLE={config.model_bundle}"]
-            self.runner.run(
-                ["docker", "build", "--platform", "linux/amd64",
-                 "-f", f"docker/{part}.Dockerfile", "-t", config.image(part),
-                 *(build_args if part == "model-service" else []), "."]
-            )  # fmt: skip
-            self.runner.run(["docker", "push", config.image(part)])
+            self._push(part, config.image(part))
+
+    def push_model_image(self, image_tag: str) -> str:
+        """The model service image with `model_bundle` baked in, pushed as `image_tag`."""
+        config = self.config
+        image = config.image("model-service").rsplit(":", 1)[0] + f":{image_tag}"
+        self.runner.run(["gcloud", "auth", "configure-docker", config.registry, "--quiet"])
+        self._push("model-service", image)
+        return image
+
+    def _push(self, part: str, image: str) -> None:
+        model_bundle = ["--build-arg", f"MODEL_BUNDLE={self.config.model_bundle}"]
+        self.runner.run(
+            ["docker", "build", "--platform", "linux/amd64",
+             "-f", f"docker/{part}.Dockerfile", "-t", image,
+             *(model_bundle if part == "model-service" else []), "."]
+        )  # fmt: skip
+        self.runner.run(["docker", "push", image])
 
     def store_secrets(self, values: Mapping[str, str | None]) -> None:
         """New secret versions from the values given (DB_PASSWORD, SECRET_KEY, GATEWAY_API_KEY,
@@ -394,13 +421,20 @@ class CloudRunDeployment:
         )  # fmt: skip
 
     def _deploy(
-        self, name: str, part: str, sizing: list[str], extra: list[str], *, public: bool = True
+        self,
+        name: str,
+        part: str,
+        sizing: list[str],
+        extra: list[str],
+        *,
+        public: bool = True,
+        image: str | None = None,
     ) -> str:
         config = self.config
         account = ["--service-account", config.service_account] if config.service_account else []
         access = "--allow-unauthenticated" if public else "--no-allow-unauthenticated"
         self.runner.run(
-            ["gcloud", "run", "deploy", name, "--image", config.image(part),
+            ["gcloud", "run", "deploy", name, "--image", image or config.image(part),
              "--port", str(PARTS[part]), *sizing, access, *account, *extra, *self.run_scope]
         )  # fmt: skip
         return self.runner.output(
@@ -414,7 +448,9 @@ class CloudRunDeployment:
         return ["--cpu", str(cpu), "--memory", memory, "--concurrency", str(concurrency),
                 "--min-instances", str(min_n), "--max-instances", str(max_n)]  # fmt: skip
 
-    def deploy_model_service(self, concurrency: int) -> str:
+    def deploy_model_service(
+        self, concurrency: int, image: str | None = None, revision: Sequence[str] = ()
+    ) -> str:
         config = self.config
         port = PARTS["model-service"]
         workers = config.model_service_workers or config.model_cpu
@@ -435,7 +471,8 @@ class CloudRunDeployment:
             "--set-env-vars", env_flag(env, ModelServiceSettings),
             "--startup-probe", http_probe("/readyz", port, failure_threshold=24),
             "--liveness-probe", http_probe("/livez", port, failure_threshold=3, period_s=15),
-        ], public=False)  # fmt: skip
+            *revision,
+        ], public=False, image=image)  # fmt: skip
 
     def deploy_gateway(self, model_service_url: str, rate_limit_storage_url: str) -> str:
         config = self.config
@@ -486,6 +523,96 @@ class CloudRunDeployment:
         ])  # fmt: skip
 
 
+class ModelRollout(CloudRunDeployment):
+    """A candidate model service revision beside the live one, then its promotion or rollback,
+    and the rescore of old reviews as a Cloud Run Job."""
+
+    def candidate(self) -> str:
+        """Deploy the candidate bundle as a tagged revision with no traffic; the gateway shadows
+        it. The revision serving now is tagged `stable`, where a rollback returns."""
+        config = self.config
+        serving = self.runner.output(
+            ["gcloud", "run", "services", "describe", config.model_service_name,
+             "--format=value(status.latestReadyRevisionName)", *self.run_scope],
+            placeholder="<latest ready revision>",
+        )  # fmt: skip
+        self.update_traffic(["--update-tags", f"{STABLE_TAG}={serving}"])
+        image = self.push_model_image(f"{CANDIDATE_TAG}-{config.image_tag}")
+        model_url = self.deploy_model_service(
+            model_concurrency(config),
+            image=image,
+            revision=["--no-traffic", "--tag", CANDIDATE_TAG],
+        )
+        candidate_url = tagged_url(model_url, CANDIDATE_TAG)
+        # The candidate is a revision of the private model service: the gateway reaches it with
+        # the same Google ID tokens (MODEL_SERVICE_AUTH) it sends the live one.
+        self.update_gateway(
+            ["--update-env-vars",
+             env_flag({"SHADOW_MODEL_SERVICE_URL": candidate_url}, GatewaySettings)]
+        )  # fmt: skip
+        return candidate_url
+
+    def promote(self) -> None:
+        """`percent` of the model service's traffic to the candidate; at 100 the shadow ends."""
+        self.update_traffic(["--to-tags", f"{CANDIDATE_TAG}={self.config.percent}"])
+        if self.config.percent == 100:
+            self.clear_shadow()
+
+    def rollback(self) -> None:
+        """All the model service's traffic back to the revision that served before the candidate."""
+        self.update_traffic(["--to-tags", f"{STABLE_TAG}=100"])
+        self.clear_shadow()
+
+    def rescore(self) -> None:
+        """Rescore what the old model scored: `tasks` copies of `gateway.rescore` as one Job."""
+        config = self.config
+        model_url = self.runner.output(
+            ["gcloud", "run", "services", "describe", config.model_service_name,
+             "--format=value(status.url)", *self.run_scope],
+            placeholder=f"<status.url of {config.model_service_name}>",
+        )  # fmt: skip
+        account = ["--service-account", config.service_account] if config.service_account else []
+        secrets = {"DATABASE_URL": f"{config.database_url_secret}:latest"}
+        env = {"MODEL_SERVICE_URL": model_url, "MODEL_SERVICE_AUTH": "google-id-token"}
+        self.runner.run(
+            ["gcloud", "run", "jobs", "deploy", config.rescore_job_name,
+             "--image", config.image("gateway"), "--command", "python",
+             "--args=-m,gateway.rescore",
+             # Claims split the work between tasks; a task that dies leaves its claims to lapse.
+             "--tasks", str(config.tasks), "--parallelism", str(config.tasks),
+             "--max-retries", "3", "--task-timeout", "3600s",
+             "--set-cloudsql-instances", config.instance_connection_name,
+             "--set-env-vars", env_flag(env, GatewaySettings),
+             "--set-secrets", env_flag(secrets, GatewaySettings), *account, *self.run_scope]
+        )  # fmt: skip
+        self.runner.run(
+            ["gcloud", "run", "jobs", "execute", config.rescore_job_name, "--wait", *self.run_scope]
+        )
+
+    def update_traffic(self, change: list[str]) -> None:
+        self.runner.run(
+            ["gcloud", "run", "services", "update-traffic", self.config.model_service_name,
+             *change, *self.run_scope]
+        )  # fmt: skip
+
+    def update_gateway(self, change: list[str]) -> None:
+        self.runner.run(
+            ["gcloud", "run", "services", "update", self.config.gateway_service_name, *change,
+             *self.run_scope]
+        )  # fmt: skip
+
+    def clear_shadow(self) -> None:
+        self.update_gateway(["--remove-env-vars", "SHADOW_MODEL_SERVICE_URL"])
+
+
+def tagged_url(service_url: str, tag: str) -> str:
+    """The URL Cloud Run gives a revision tag: https://TAG---<the service's host>."""
+    if "://" not in service_url:  # a dry run's placeholder
+        return f"https://{tag}---<host of {service_url}>"
+    scheme, host = service_url.split("://", 1)
+    return f"{scheme}://{tag}---{host}"
+
+
 def git_image_tag() -> str:
     try:
         described = subprocess.run(
@@ -497,14 +624,18 @@ def git_image_tag() -> str:
     return described.stdout.strip()
 
 
-def parse_config(argv: Sequence[str] | None) -> tuple[DeployConfig, bool]:
-    """The config from flags over environment variables over defaults, and whether to dry-run."""
+def parse_config(argv: Sequence[str] | None) -> tuple[DeployConfig, bool, str]:
+    """The config from flags over environment variables over defaults, whether to dry-run, and
+    the action."""
     parser = argparse.ArgumentParser(
         prog="python -m scripts.deploy.cloud_run",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--dry-run", action="store_true", help="print the commands, run none")
+    parser.add_argument(
+        "action", nargs="?", choices=ACTIONS, default="deploy", help="what to do (default: deploy)"
+    )
     flags = CliSettingsSource(DeployConfig, root_parser=parser)
     args = parser.parse_args(argv)
     try:
@@ -515,19 +646,32 @@ def parse_config(argv: Sequence[str] | None) -> tuple[DeployConfig, bool]:
         parser.error("set the project: --project or PROJECT")
     if not config.image_tag:
         config = config.model_copy(update={"image_tag": git_image_tag()})
-    return config, args.dry_run
+    return config, args.dry_run, args.action
+
+
+def run_rollout(rollout: ModelRollout, action: str) -> int:
+    if action == "candidate":
+        log.info("candidate in shadow at %s", rollout.candidate())
+    else:
+        getattr(rollout, action)()
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.INFO)
     try:
-        config, dry_run = parse_config(argv)
-        if not (REPO_ROOT / config.model_bundle / "card.json").is_file():
+        config, dry_run, action = parse_config(argv)
+        if (
+            action in ("deploy", "candidate")
+            and not (REPO_ROOT / config.model_bundle / "card.json").is_file()
+        ):
             message = f"{config.model_bundle} holds no model bundle (card.json)"
             if not dry_run:
                 raise DeployError(message)
             log.warning("%s: the model image build would fail", message)
         os.chdir(REPO_ROOT)  # docker builds from the repository root
+        if action != "deploy":
+            return run_rollout(ModelRollout(config, Runner(dry_run)), action)
         secret_values = {name: os.environ.get(name) for name in SECRET_VARIABLES}
         urls = CloudRunDeployment(config, Runner(dry_run)).deploy(secret_values)
     except DeployError as error:

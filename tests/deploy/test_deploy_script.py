@@ -32,12 +32,20 @@ SERVICES = {
 }
 
 
-def dry_run(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def dry_run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """The script with an empty PATH: any gcloud or docker it tried to run would fail."""
     empty_bin = tmp_path / "bin"
     empty_bin.mkdir(exist_ok=True)
     return subprocess.run(
-        [sys.executable, "-m", "scripts.deploy.cloud_run", "--project", PROJECT, "--dry-run"],
+        [
+            sys.executable,
+            "-m",
+            "scripts.deploy.cloud_run",
+            *args,
+            "--project",
+            PROJECT,
+            "--dry-run",
+        ],
         cwd=REPO_ROOT,
         env={"PATH": str(empty_bin), "HOME": str(tmp_path), "IMAGE_TAG": "test-tag", **env},
         capture_output=True,

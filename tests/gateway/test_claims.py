@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from gateway.database import utcnow
 from gateway.reviews import claims as scoring
 from gateway.reviews import service as review_service
 from gateway.reviews.models import Review
@@ -167,17 +168,27 @@ def test_a_batch_that_fails_midway_stores_nothing(session_factory):
     assert {review.status for review in reviews_by_id(session_factory).values()} == {"pending"}
 
 
-def test_outdated_claims_take_reviews_scored_by_another_model_after_a_cursor(session_factory):
+def test_outdated_claims_take_reviews_another_model_scored_before_the_run(session_factory):
     ids = add_pending(session_factory, 4)
+    before_scoring = utcnow()
     claimed = claim(session_factory)
     store(session_factory, claimed, [predict(model="old:1")] * 3 + [predict(model="new:2")])
+    run_began = utcnow()
 
-    with session_factory() as session:
-        outdated = scoring.claim_outdated(
-            session=session, served_model="new:2", after_id=ids[0], limit=10, lease_s=LEASE_S
-        )
+    def outdated(scored_before) -> list[int]:
+        with session_factory() as session:
+            taken = scoring.claim_outdated(
+                session=session,
+                served_model="new:2",
+                scored_before=scored_before,
+                limit=10,
+                lease_s=LEASE_S,
+            )
+        return [review.id for review in taken]
 
-    assert [review.id for review in outdated] == ids[1:3]
+    assert outdated(before_scoring) == []  # scored since: not this run's to take again
+    assert outdated(run_began) == ids[:3]
+    assert outdated(run_began) == []  # claimed already
 
 
 def test_concurrent_scorers_never_claim_the_same_review(session_factory):

@@ -2,14 +2,17 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select, text
 
 from gateway.database import create_db_engine, create_session_factory
 from gateway.migrate import upgrade_database
@@ -121,3 +124,84 @@ def test_rescore_takes_outdated_reviews_in_batches_and_resumes(database_url, mod
     assert after[current].probabilities == predict("neutral").probabilities  # left alone
     [pending] = ids["pending"]
     assert after[pending].status == "pending"
+
+
+RESCORE_LOG = """
+CREATE TABLE rescored (review_id integer NOT NULL, model text NOT NULL);
+CREATE FUNCTION log_rescore() RETURNS trigger AS $$
+BEGIN
+    IF NEW.sentiment_model IS DISTINCT FROM OLD.sentiment_model THEN
+        INSERT INTO rescored VALUES (NEW.id, NEW.sentiment_model);
+    END IF;
+    RETURN NEW;
+END $$ LANGUAGE plpgsql;
+CREATE TRIGGER log_rescore AFTER UPDATE ON reviews FOR EACH ROW EXECUTE FUNCTION log_rescore();
+"""
+
+
+def seed_outdated(database_url: str, count: int) -> list[int]:
+    """`count` reviews an old model scored, and a trigger that logs every change of model tag."""
+    engine = create_db_engine(Settings(database_url=database_url))
+    old = predict("neutral", OLD_MODEL)
+    with create_session_factory(engine)() as session:
+        movie = Movie(title="살인의 추억")
+        session.add(movie)
+        session.flush()
+        rows = [
+            {"movie_id": movie.id, "author": "a", "content": f"예전 모델이 본 리뷰 {n}번",
+             "status": "scored", "sentiment_label": old.label, "sentiment_score": old.confidence,
+             "positivity": old.positivity, "probabilities": old.probabilities,
+             "sentiment_model": OLD_MODEL}
+            for n in range(count)
+        ]  # fmt: skip
+        ids = list(session.scalars(insert(Review).returning(Review.id), rows))
+        session.execute(text(RESCORE_LOG))
+        session.commit()
+    engine.dispose()
+    return sorted(ids)
+
+
+def rescores_logged(database_url: str) -> Counter:
+    engine = create_db_engine(Settings(database_url=database_url))
+    with engine.connect() as connection:
+        logged = Counter(connection.scalars(text("SELECT review_id FROM rescored")))
+    engine.dispose()
+    return logged
+
+
+def test_three_copies_split_the_work_and_a_killed_one_is_made_good(database_url, model_service_url):
+    served_model = httpx.post(f"{model_service_url}/model", json={}, timeout=30).json()["model"]
+    ids = seed_outdated(database_url, 3000)
+    # A killed copy's claims lapse in seconds.
+    lease = {
+        "SCORER_LEASE_S": "4",
+        "SCORING_TIMEOUT_S": "2",
+        "MODEL_SERVICE_CONNECT_TIMEOUT_S": "1",
+    }
+    env = {**os.environ, "DATABASE_URL": database_url, "MODEL_SERVICE_URL": model_service_url}
+    command = [sys.executable, "-m", "gateway.rescore", "--batch-size", "10"]
+    copies = [
+        subprocess.Popen(
+            command, cwd=REPO_ROOT, env=env | lease, stdout=subprocess.PIPE, text=True,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(3)
+    ]  # fmt: skip
+    deadline = time.monotonic() + 120
+    while sum(rescores_logged(database_url).values()) < 300:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    killed = copies[0]
+    assert killed.poll() is None, "the copy finished before it could be killed"
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    summaries = [json.loads(copy.communicate(timeout=180)[0]) for copy in copies[1:]]
+    rerun = run_rescore(database_url, model_service_url)
+
+    logged = rescores_logged(database_url)
+    assert sorted(logged) == ids  # none skipped
+    assert set(logged.values()) == {1}  # none twice
+    assert all(s["outdated_after"] == 0 for s in summaries)
+    assert rerun["outdated_before"] == 0
+    after = reviews(database_url)
+    assert {(r.sentiment_model, r.claim_token) for r in after.values()} == {(served_model, None)}

@@ -72,4 +72,4 @@ def test_the_whole_app_builds_in_english():
         check=True,
     )
     labels = json.loads(built.stdout.strip().splitlines()[-1])
-    assert labels == ["Home", "Account", "Add movie", "Movies", "Write review", "Reviews"]
+    assert labels == ["Home", "Account", "Add movie", "Movies", "Write review", "Reviews", "Models"]

@@ -1,0 +1,68 @@
+"""Response bodies of /models and /models/comparison."""
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from gateway.scoring.client import Label
+
+
+class ServedModel(BaseModel):
+    """A model as its service describes it; `reachable` false when the service did not answer."""
+
+    tag: str | None = Field(description="The model tag the service serves, e.g. korean-sentiment:…")
+    reachable: bool
+    labels: list[str] | None = None
+    metrics: dict[str, Any] | None = Field(default=None, description="The model card's metrics.")
+
+
+class Models(BaseModel):
+    live: ServedModel
+    candidate: ServedModel | None = Field(description="The model in shadow; null when none is set.")
+    reviews_by_model: dict[str, int] = Field(
+        description="Reviews whose live score each model tag gave."
+    )
+    candidate_predictions_by_model: dict[str, int] = Field(
+        description="Reviews each candidate tag scored in shadow."
+    )
+
+
+class MeanPositivity(BaseModel):
+    live: float | None
+    candidate: float | None
+
+
+class MovieShift(BaseModel):
+    """How a movie's average positivity would move, over its reviews both models scored."""
+
+    movie_id: int
+    title: str
+    live_average: float
+    candidate_average: float
+    shift: float = Field(description="candidate_average - live_average")
+    n: int
+
+
+class Disagreement(BaseModel):
+    review_id: int
+    movie_id: int
+    content: str
+    live_label: Label
+    candidate_label: Label
+    live_positivity: float
+    candidate_positivity: float
+
+
+class Comparison(BaseModel):
+    """The live and the candidate model over the reviews both scored."""
+
+    live: str
+    candidate: str
+    n: int = Field(description="Reviews both models scored.")
+    agreement: float | None = Field(description="Share of those with the same label.")
+    confusion: dict[str, dict[str, int]] = Field(
+        description="{live_label: {candidate_label: count}}"
+    )
+    mean_positivity: MeanPositivity
+    movies: list[MovieShift] = Field(description="The movies whose rating would move most.")
+    disagreements: list[Disagreement] = Field(description="The latest reviews they disagree on.")
