@@ -285,6 +285,9 @@ def served(options: BenchOptions, work: Path, texts: Sequence[str]) -> dict:
         results["batching"] = singles.sweep(url, SERVED_CONCURRENCY, pids, "batching on")
         results["lists"] = list_runner.sweep(url, LIST_CONCURRENCY, pids, f"lists of {LIST_SIZE}")
         results["gateway"] = gateway(options, work, texts, service)
+        # The same bundle as the candidate in shadow: what mirroring every text costs the live path.
+        with ModelServiceProcess(home, tag, env=workers) as candidate:
+            results["gateway_shadow"] = gateway(options, work, texts, service, candidate)
 
     with ModelServiceProcess(
         home, tag, env=workers | {"MODEL_SERVICE_BATCHING": "false"}
@@ -299,9 +302,14 @@ def served(options: BenchOptions, work: Path, texts: Sequence[str]) -> dict:
 
 
 def gateway(
-    options: BenchOptions, work: Path, texts: Sequence[str], service: ModelServiceProcess
+    options: BenchOptions,
+    work: Path,
+    texts: Sequence[str],
+    service: ModelServiceProcess,
+    candidate: ModelServiceProcess | None = None,
 ) -> dict:
-    """POST /reviews/ end to end (stored, scored inline, stored again) on a throwaway PostgreSQL."""
+    """POST /reviews/ end to end (stored, scored inline, stored again) on a throwaway PostgreSQL;
+    with `candidate`, every scored text also goes to it in shadow."""
     from sqlalchemy import create_engine, text
 
     contents = [t for t in texts if 5 <= len(t.strip()) <= 2000]  # the gateway's content rule
@@ -314,6 +322,8 @@ def gateway(
         # The background scorer stays off: a review counts as scored only if its own request did it.
         # All the load comes from one machine client: its write limit would answer 429.
         env = {"SCORER_ENABLED": "false", "GATEWAY_WRITE_LIMIT": ""}
+        if candidate is not None:
+            env["SHADOW_MODEL_SERVICE_URL"] = candidate.url
         gateway_server = stack.enter_context(GatewayProcess(database_url, service.url, env))
         movie = httpx.post(
             f"{gateway_server.url}/movies/",
@@ -329,6 +339,7 @@ def gateway(
         engine = create_engine(database_url)
         stack.callback(engine.dispose)
         count_sql = text("SELECT status, count(*) FROM reviews WHERE id > :after GROUP BY status")
+        shadowed_sql = text("SELECT count(*) FROM candidate_predictions WHERE review_id > :after")
         url = f"{gateway_server.url}/reviews/"
         runner.warm(url, GATEWAY_CONCURRENCY)
         with engine.connect() as connection:
@@ -339,17 +350,22 @@ def gateway(
             "model service": service.process.pid,
             "postgresql": postmaster,
         }
-        point = runner.measure(url, GATEWAY_CONCURRENCY, pids, "gateway")
+        if candidate is not None:
+            pids["candidate"] = candidate.process.pid
+        label = "gateway, shadow on" if candidate is not None else "gateway"
+        point = runner.measure(url, GATEWAY_CONCURRENCY, pids, label)
         # Requests still in flight when wrk stopped finish scoring now; then count. Only the
         # measured reviews: the warm-up's were written before last_id was read.
         time.sleep(GATEWAY_SETTLE_S)
         with engine.connect() as connection:
             statuses = dict(connection.execute(count_sql, {"after": last_id}).all())
+            shadowed = connection.execute(shadowed_sql, {"after": last_id}).scalar()
     scored_share = statuses.get("scored", 0) / max(sum(statuses.values()), 1)
     return point | {
         "reviews_by_status": statuses,
         "scored_per_s": round(point["requests_per_s"] * scored_share, 1),
         "mean_chars": _mean_chars(contents),
+        **({"shadow_predictions": shadowed} if candidate is not None else {}),
     }
 
 

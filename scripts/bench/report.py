@@ -69,7 +69,20 @@ def evaluate_targets(results: dict) -> list[dict]:
             ("scored reviews/s", "texts/s"),
         ),
         _int8_target(results["int8_vs_fp32"]),
+        *([shadow_target(gateway, served["gateway_shadow"])] if "gateway_shadow" in served else []),
     ]
+
+
+def shadow_target(off: dict, on: dict) -> dict:
+    """Writes with a candidate in shadow (the same bundle, sharing the cores) against without."""
+    value = ratio(on["scored_per_s"], off["scored_per_s"])
+    detail = (
+        f"{on['scored_per_s']:.0f} vs {off['scored_per_s']:.0f} scored reviews/s, p99 "
+        f"{on['latency_ms']['p99']:.0f} vs {off['latency_ms']['p99']:.0f} ms, "
+        f"{on.get('shadow_predictions', 0)} candidate predictions stored"
+    )
+    text = "gateway writes at concurrency 32 with the shadow on ≥ 0.8× off"
+    return _target("shadow_vs_off", text, value, 0.8, value >= 0.8, detail)
 
 
 def batching_gain_target(on64: dict, off64: dict, batch64: dict, batch1: dict) -> dict:
@@ -367,6 +380,20 @@ def _gateway_section(served: dict) -> list[str]:
         f"{gateway['scored_per_s']:.0f}. CPU milliseconds per review: "
         + ", ".join(f"{k} {v:.2f}" for k, v in gateway.get("cpu_ms_per_request", {}).items())
         + ".",
+        "",
+        *_shadow_lines(served.get("gateway_shadow")),
+    ]
+
+
+def _shadow_lines(shadow: dict | None) -> list[str]:
+    if shadow is None:
+        return []
+    return [
+        "The same load with a candidate in shadow (a second model service with the same bundle, on "
+        "the same cores): every scored text is also sent to it off the request path and its "
+        f"predictions stored apart ({shadow.get('shadow_predictions', 0)} during the point).",
+        "",
+        *load_table([shadow], "reviews/s"),
         "",
     ]
 

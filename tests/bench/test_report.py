@@ -285,3 +285,35 @@ def test_readme_links_the_peers_page_when_there_is_one() -> None:
     results["targets"] = evaluate_targets(results)
     assert "peers.md" not in render_readme(results, [])
     assert "[peers.md](peers.md)" in render_readme(results, [], peers="peers.md")
+
+
+def _with_shadow(results: dict, scored_per_s: float, p99: float = 180.0) -> dict:
+    results["served"]["gateway_shadow"] = _point(32, scored_per_s, p99) | {
+        "scored_per_s": scored_per_s,
+        "reviews_by_status": {"scored": 6000},
+        "mean_chars": 40.0,
+        "shadow_predictions": 5900,
+    }
+    return results
+
+
+@pytest.mark.parametrize(("shadow_scored", "passed"), [(720.0, True), (710.0, False)])
+def test_the_shadow_point_is_a_target_of_its_own_against_writes_without_it(
+    shadow_scored: float, passed: bool
+) -> None:
+    targets = _by_key(_with_shadow(_results(gateway_scored=900.0), shadow_scored))
+    shadow = targets["shadow_vs_off"]
+    assert shadow["value"] == round(shadow_scored / 900.0, 3)
+    assert shadow["passed"] is passed
+    assert "p99 180 vs 150 ms" in shadow["detail"]
+    assert "5900 candidate predictions stored" in shadow["detail"]
+
+
+def test_the_readme_shows_the_shadow_point_beside_the_gateway() -> None:
+    results = _with_shadow(_results(), 800.0)
+    results["targets"] = evaluate_targets(results)
+    readme = render_readme(results, ["throughput.png"])
+    assert "## Targets (5 of 5 met)" in readme
+    gateway_section = readme[readme.index("## 4. The gateway") :]
+    assert "with a candidate in shadow" in gateway_section
+    assert "| 32 | 800 | " in gateway_section
