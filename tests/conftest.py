@@ -139,10 +139,17 @@ def bento(tiny_bentoml_home: Path, tiny_model_tag: str, tmp_path_factory) -> Pat
 
 
 @pytest.fixture(scope="session")
+def candidate_bentoml_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The candidate's own model store, so `korean-sentiment:latest` in tiny_bentoml_home stays
+    the tiny model whichever fixture registers first."""
+    return tmp_path_factory.mktemp("candidate-bentoml-home")
+
+
+@pytest.fixture(scope="session")
 def candidate_model_tag(
-    tiny_bentoml_home: Path, tiny_reviews: Path, tmp_path_factory: pytest.TempPathFactory
+    candidate_bentoml_home: Path, tiny_reviews: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> str:
-    """A second tiny bundle, built and registered in tiny_bentoml_home's store; its tag."""
+    """A second tiny bundle, built and registered in candidate_bentoml_home's store; its tag."""
     from training.tiny import build_tiny_checkpoint
 
     checkpoint = build_tiny_checkpoint(tmp_path_factory.mktemp("candidate-checkpoint"), seed=1)
@@ -152,11 +159,11 @@ def candidate_model_tag(
     config["label2id"] = {label: int(i) for i, label in config["id2label"].items()}
     config_path.write_text(json.dumps(config), encoding="utf-8")
     bundle = build_bundle(checkpoint, tiny_reviews, tmp_path_factory.mktemp("candidate-bundle"))
-    return register_bundle(bundle, tiny_bentoml_home)
+    return register_bundle(bundle, candidate_bentoml_home)
 
 
 @pytest.fixture(scope="session")
-def candidate_service_url(tiny_bentoml_home: Path, candidate_model_tag: str) -> Iterator[str]:
+def candidate_service_url(candidate_bentoml_home: Path, candidate_model_tag: str) -> Iterator[str]:
     """A real `bentoml serve` of the disagreeing candidate; stopped at the end of the run."""
-    with ModelServiceProcess(tiny_bentoml_home, candidate_model_tag) as service:
+    with ModelServiceProcess(candidate_bentoml_home, candidate_model_tag) as service:
         yield service.url

@@ -20,6 +20,9 @@ CandidateTag = Annotated[
     Query(
         min_length=1,
         max_length=200,
+        # A model store tag (name:version); anything else names no model, and a NUL would reach
+        # PostgreSQL, which refuses it in a string.
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*(:[A-Za-z0-9_.\-]+)?$",
         description="A candidate's model tag; by default the one in shadow now.",
     ),
 ]

@@ -190,6 +190,10 @@ def test_shadow_predictions_are_stored_for_creates_edits_and_background_scoring(
         unknown = api.get("/models/comparison", params={"candidate": "korean-sentiment:nope"})
         assert unknown.status_code == 404
         assert "korean-sentiment:nope" in unknown.json()["detail"]
+        for not_a_tag in ("korean-sentiment:\x00", "<script>", "a:b:c"):
+            refused = api.get("/models/comparison", params={"candidate": not_a_tag})
+            assert refused.status_code == 422, (not_a_tag, refused.text)
+            assert refused.json()["detail"].startswith("candidate:")
 
         assert api.delete(f"/reviews/{created[1]['id']}").status_code == 200
         assert api.delete(f"/movies/{movies[1]}").status_code == 200
