@@ -61,6 +61,7 @@ class LocalStack:
                 log_path=log("candidate-model-service"),
                 isolated=False,
             )
+            candidate.name = "candidate model service"
             shadow = {"SHADOW_MODEL_SERVICE_URL": candidate.url}
         return cls(
             model_service=ModelServiceProcess(
