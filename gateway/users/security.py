@@ -1,5 +1,6 @@
 """Passwords (Argon2 hashes) and access tokens (JWTs, HS256, the algorithm pinned on decode)."""
 
+import functools
 import os
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -14,8 +15,13 @@ from gateway.settings import Settings
 ALGORITHM = "HS256"
 
 _password_hash = PasswordHash((Argon2Hasher(),))
-# Checked when no account has the email, so an unknown email costs as long as a wrong password.
-_UNKNOWN_ACCOUNT_HASH = _password_hash.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _unknown_account_hash() -> str:
+    """Checked when no account has the email, so an unknown email costs as long as a wrong
+    password; made on first use, not at every import of the gateway."""
+    return _password_hash.hash(secrets.token_urlsafe(16))
 
 
 def hash_password(password: str) -> str:
@@ -24,7 +30,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(password: str, hashed: str | None) -> bool:
     """Whether `password` matches `hashed`; None (no such account) never matches."""
-    matches = _password_hash.verify(password, hashed or _UNKNOWN_ACCOUNT_HASH)
+    matches = _password_hash.verify(password, hashed or _unknown_account_hash())
     return matches and hashed is not None
 
 
