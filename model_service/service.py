@@ -18,7 +18,12 @@ from starlette.responses import JSONResponse, Response
 
 from model_service.dispatch import holds_lone_requests, stop_holding_lone_requests
 from model_service.inference import SentimentModel, available_cores
+from model_service.lifetime import die_with_arbiter, remember_arbiter
 from model_service.settings import settings
+
+# First thing in a worker (BentoML numbers workers; the arbiter and in-process tests have none).
+if bentoml.server_context.worker_index is not None:
+    die_with_arbiter()
 
 if not settings.hold_lone_requests:
     stop_holding_lone_requests()
@@ -210,6 +215,11 @@ class SentimentService:
 
     def __is_ready__(self) -> bool:
         return self.ready
+
+    @bentoml.on_deployment
+    def before_workers_start() -> None:
+        """Runs once in `bentoml serve`'s own process, before it spawns the workers."""
+        remember_arbiter()
 
     @bentoml.on_startup
     def freeze_startup_heap(self) -> None:

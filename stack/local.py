@@ -152,7 +152,8 @@ def run(stack: LocalStack) -> int:
     parts = list(stack.parts().values())
     try:
         for part in parts:
-            part.launch()
+            # Tied to this thread: a supervisor SIGKILLed (or OOM-killed) takes its parts along.
+            part.launch(die_with_this_thread=True)
             print(f"started {part.name} (pid {part.process.pid}, log {part.log_path})", flush=True)
         for part in parts:
             try:

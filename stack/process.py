@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
-import psutil
 
+from stack.lifetime import command_tied_to_this_thread
 from stack.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -24,7 +24,7 @@ class ServerProcess:
 
     `port` defaults to a free loopback port. Output goes to `log_path` (truncated here) or to a
     temp file made at launch; its tail is part of every start failure. `stop()` signals the whole
-    group, so servers that fork workers (BentoML's arbiter, uvicorn workers) leave nothing behind.
+    group; what a server starts in sessions of its own (BentoML's workers) must die with it.
     """
 
     name = "server"
@@ -49,13 +49,21 @@ class ServerProcess:
     def command(self) -> Sequence[str]:
         raise NotImplementedError
 
-    def launch(self) -> ServerProcess:
-        """Starts the process without waiting for it to be ready."""
+    def launch(self, *, die_with_this_thread: bool = False) -> ServerProcess:
+        """Starts the process without waiting for it to be ready.
+
+        `die_with_this_thread`: SIGKILLed by the kernel when the calling thread exits, however it
+        exits (Linux), so that a supervisor killed without a shutdown leaves no part behind. Only
+        for a thread that lives as long as the server should: a supervisor's main thread.
+        """
         if self.log_path is None:
             self.log_path = Path(tempfile.mkstemp(prefix=f"{self.name}-", suffix=".log")[1])
+        command = list(self.command())
+        if die_with_this_thread:
+            command = command_tied_to_this_thread(command)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                self.command(),
+                command,
                 cwd=REPO_ROOT,
                 env=self.env,
                 stdout=log,
@@ -99,20 +107,13 @@ class ServerProcess:
         self.process.wait(5)
 
     def kill(self) -> None:
-        """SIGKILL to the server and every process it started, as in a crash: no shutdown.
-
-        BentoML's arbiter starts its workers in sessions of their own, out of reach of a signal
-        to the group; killed without them, a worker would go on serving on the inherited socket.
-        """
+        """SIGKILL to the server's own process alone, as a crash or the OOM killer would: no
+        shutdown, and no signal to what it started, which must die with it by itself (BentoML's
+        workers, in sessions of their own, do: model_service/lifetime.py)."""
         if self.process is None or self.process.poll() is not None:
             return
-        descendants = psutil.Process(self.process.pid).children(recursive=True)
-        self._signal_group(signal.SIGKILL)
-        for process in descendants:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                process.kill()
+        self.process.kill()
         self.process.wait(5)
-        psutil.wait_procs(descendants, timeout=5)
 
     def _signal_group(self, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError):

@@ -12,6 +12,11 @@ A model rollout, each step its own action (also with --dry-run):
     python -m scripts.deploy.cloud_run rollback                       # 100% back to `stable`
     python -m scripts.deploy.cloud_run rescore --tasks 4              # a Cloud Run Job
 
+The database (Cloud SQL) gets daily backups and point-in-time recovery at every deploy; a restore
+clones it as it was at a time and points the gateway at the clone:
+
+    python -m scripts.deploy.cloud_run restore --point-in-time 2026-11-22T01:50:00Z
+
 Every flag --some-name defaults to the environment variable SOME_NAME, then to the value shown by
 --help. Secrets never reach a command line: when DB_PASSWORD, SECRET_KEY, GATEWAY_API_KEY or
 FIRST_SUPERUSER_PASSWORD is set, its value goes to Secret Manager on stdin (a new version of the
@@ -28,6 +33,7 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -47,7 +53,7 @@ PARTS = {"model-service": 3000, "gateway": 8000, "ui": 7860}
 SECRET_VARIABLES = ("DB_PASSWORD", "SECRET_KEY", "GATEWAY_API_KEY", "FIRST_SUPERUSER_PASSWORD")
 # Cloud Run's ceiling for requests in flight per instance.
 CLOUD_RUN_MAX_CONCURRENCY = 1000
-ACTIONS = ("deploy", "candidate", "promote", "rollback", "rescore")
+ACTIONS = ("deploy", "candidate", "promote", "rollback", "rescore", "restore")
 # Revision tags of the model service: the candidate, and what was serving before it came.
 CANDIDATE_TAG = "candidate"
 STABLE_TAG = "stable"
@@ -94,6 +100,18 @@ class DeployConfig(BaseSettings):
     first_superuser: str = Field("", description="the first admin's email (none when empty)")
     first_superuser_password_secret: str = Field(
         "moviegpt-first-superuser-password", description="secret: FIRST_SUPERUSER_PASSWORD"
+    )
+    backup_start_time: str = Field(
+        "18:00",
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="daily backups start, HH:MM UTC (18:00 is 03:00 in Seoul)",
+    )
+    retained_backups: int = Field(8, ge=1, le=365, description="automated backups kept")
+    transaction_log_days: int = Field(
+        7, ge=1, le=35, description="days a restore can go back (Enterprise: 1-7, Plus: 1-35)"
+    )
+    point_in_time: str = Field(
+        "", description="restore: when, in RFC 3339 with a zone (2026-11-22T01:50:00Z)"
     )
     redis_instance: str = Field("moviegpt-limits", description="Memorystore for rate limits")
     redis_size_gb: int = Field(1, description="Memorystore size")
@@ -233,6 +251,43 @@ def check_connection_budget(config: DeployConfig) -> str:
     return summary
 
 
+def check_backup_retention(config: DeployConfig) -> None:
+    """Refuses fewer backups than days of transaction logs: a restore replays the logs from the
+    last backup before its time, so the oldest day of logs needs a backup older still."""
+    if config.retained_backups <= config.transaction_log_days:
+        raise DeployError(
+            f"RETAINED_BACKUPS ({config.retained_backups}) must exceed TRANSACTION_LOG_DAYS "
+            f"({config.transaction_log_days}), or the oldest days could not be restored to"
+        )
+
+
+def restore_point(text: str, now: datetime, log_days: int) -> datetime:
+    """The UTC time to restore to, from an RFC 3339 time within the last `log_days` days."""
+    example = "e.g. 2026-11-22T01:50:00Z or 2026-11-22T10:50:00+09:00"
+    if not text:
+        raise DeployError(f"restore needs --point-in-time (POINT_IN_TIME), {example}")
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise DeployError(f"--point-in-time {text!r} is not an RFC 3339 time, {example}") from None
+    if moment.tzinfo is None:
+        raise DeployError(f"--point-in-time {text!r} has no time zone: add Z (UTC) or an offset")
+    moment = moment.astimezone(UTC)
+    if moment > now:
+        raise DeployError(f"--point-in-time {text!r} is in the future")
+    if moment < now - timedelta(days=log_days):
+        raise DeployError(
+            f"--point-in-time {text!r} is older than the {log_days} days of transaction logs "
+            "kept (TRANSACTION_LOG_DAYS); restore a backup instead (docs/reliability.md)"
+        )
+    return moment
+
+
+def rfc3339(moment: datetime) -> str:
+    """`moment` (UTC) as gcloud takes it: 2026-11-22T01:50:00.000Z."""
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def env_flag(env: Mapping[str, object], settings_cls: type[BaseSettings]) -> str:
     """KEY=VALUE,... for --set-env-vars/--set-secrets, every KEY one the part's settings read."""
     unknown = sorted(set(env) - env_names_read_by(settings_cls))
@@ -290,7 +345,9 @@ class CloudRunDeployment:
         """Everything, in order; returns each service's URL."""
         concurrency = model_concurrency(self.config)
         log.info(check_connection_budget(self.config))
+        check_backup_retention(self.config)
         self.enable_apis()
+        self.protect_database(self.config.instance)
         self.push_images()
         self.store_secrets(secret_values)
         limits_url = self.ensure_rate_limit_store()
@@ -311,6 +368,19 @@ class CloudRunDeployment:
                 *self.scope,
             ]
         )
+
+    def protect_database(self, instance: str) -> None:
+        """Daily backups, point-in-time recovery over `transaction_log_days`, and deletion
+        protection on the Cloud SQL `instance` (a patch: the same settings again change nothing)."""
+        config = self.config
+        self.runner.run(
+            ["gcloud", "sql", "instances", "patch", instance,
+             f"--backup-start-time={config.backup_start_time}",
+             "--enable-point-in-time-recovery",
+             f"--retained-backups-count={config.retained_backups}",
+             f"--retained-transaction-log-days={config.transaction_log_days}",
+             "--deletion-protection", "--quiet", *self.scope]
+        )  # fmt: skip
 
     def push_images(self) -> None:
         config = self.config
@@ -605,6 +675,51 @@ class ModelRollout(CloudRunDeployment):
         self.update_gateway(["--remove-env-vars", "SHADOW_MODEL_SERVICE_URL"])
 
 
+class DatabaseRestore(CloudRunDeployment):
+    """The database as it was at `point_in_time`: a clone of the instance, protected like it,
+    the gateway's DATABASE_URL and Cloud SQL connection moved to the clone. The source instance
+    is left as it is, with what was written after that time."""
+
+    def restore(self, db_password: str | None, now: datetime) -> DeployConfig:
+        """Runs the restore; returns the configuration that names the restored instance."""
+        config = self.config
+        check_backup_retention(config)
+        moment = restore_point(config.point_in_time, now, config.transaction_log_days)
+        if not db_password and not self.runner.dry_run:
+            raise DeployError(
+                "restore: set DB_PASSWORD (the database user's; the clone keeps the users) "
+                "to write the restored instance's DATABASE_URL"
+            )
+        clone = f"{config.instance}-{moment:%Y%m%d-%H%M%S}"
+        restored = config.model_copy(update={"instance": clone})
+        self.runner.run(
+            ["gcloud", "sql", "instances", "clone", config.instance, restored.instance,
+             f"--point-in-time={rfc3339(moment)}", *self.scope]
+        )  # fmt: skip
+        self.protect_database(restored.instance)
+        url = Secret(
+            cloud_sql_database_url(restored, db_password or ""),
+            shown=_database_url(restored, "${DB_PASSWORD}"),
+        )
+        self._store_secret(config.database_url_secret, url)
+        # A new revision: its instances mount the clone's socket and read the new secret version.
+        self.runner.run(
+            ["gcloud", "run", "services", "update", config.gateway_service_name,
+             "--set-cloudsql-instances", restored.instance_connection_name, *self.run_scope]
+        )  # fmt: skip
+        return restored
+
+
+def restore_instructions(config: DeployConfig) -> str:
+    return (
+        f"{config.instance}: daily backups from {config.backup_start_time} UTC, "
+        f"{config.retained_backups} kept; point-in-time recovery over the last "
+        f"{config.transaction_log_days} days. To restore to a time: python -m "
+        "scripts.deploy.cloud_run restore --point-in-time 2026-11-22T01:50:00Z (--dry-run "
+        "prints the steps; docs/reliability.md, restore drill)"
+    )
+
+
 def tagged_url(service_url: str, tag: str) -> str:
     """The URL Cloud Run gives a revision tag: https://TAG---<the service's host>."""
     if "://" not in service_url:  # a dry run's placeholder
@@ -657,6 +772,17 @@ def run_rollout(rollout: ModelRollout, action: str) -> int:
     return 0
 
 
+def run_restore(restore: DatabaseRestore) -> int:
+    restored = restore.restore(os.environ.get("DB_PASSWORD"), datetime.now(UTC))
+    log.info(
+        "the gateway now uses %s; give INSTANCE=%s to every later deploy, candidate and rescore. "
+        "%s still holds what was written after the restore point; once it is not needed: "
+        "gcloud sql instances patch %s --no-deletion-protection, then gcloud sql instances delete",
+        restored.instance, restored.instance, restore.config.instance, restore.config.instance,
+    )  # fmt: skip
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.INFO)
     try:
@@ -670,6 +796,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise DeployError(message)
             log.warning("%s: the model image build would fail", message)
         os.chdir(REPO_ROOT)  # docker builds from the repository root
+        if action == "restore":
+            return run_restore(DatabaseRestore(config, Runner(dry_run)))
         if action != "deploy":
             return run_rollout(ModelRollout(config, Runner(dry_run)), action)
         secret_values = {name: os.environ.get(name) for name in SECRET_VARIABLES}
@@ -682,6 +810,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     for part, url in urls.items():
         log.info("%s: %s", part, url)
+    log.info("%s", restore_instructions(config))
     return 0
 
 
