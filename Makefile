@@ -13,7 +13,7 @@ export UI_PORT ?= 7860
 export BENTOML_HOME ?= $(CURDIR)/$(STATE)/bentoml
 
 .PHONY: setup system-deps test lint format run serve-model serve-gateway serve-ui \
-	register-default bench bench-peers clean
+	register-default bench bench-peers soak clean
 
 setup: $(STAMP) system-deps
 
@@ -64,6 +64,10 @@ bench: setup register-default
 # Ours against Ray Serve, Mosec, LitServe, PyTriton; each peer in its own venv under state/peers/.
 bench-peers: setup
 	$(PY) -m scripts.bench.peers
+
+# 30 minutes of mixed traffic with a fault every 4 minutes; results in docs/reliability.md.
+soak: setup
+	$(PY) -m scripts.soak
 
 clean:
 	rm -rf $(VENV) $(STATE) .pytest_cache .ruff_cache
