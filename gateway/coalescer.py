@@ -48,6 +48,11 @@ class Coalescer(Generic[Item, Result]):
         self._start_scheduled = False
         self._calls: set[asyncio.Task[None]] = set()  # strong references while they run
 
+    @property
+    def waiting(self) -> int:
+        """Items submitted and not yet in a call."""
+        return len(self._waiting)
+
     async def submit(self, item: Item) -> Result:
         answer: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, answer))

@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import timedelta
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
@@ -13,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from gateway.database import create_db_engine, create_session_factory
 from gateway.errors import add_exception_handlers
 from gateway.health import router as health_router
+from gateway.idempotency.service import run_purge
 from gateway.migrate import upgrade_database
 from gateway.movies.views import router as movies_router
 from gateway.ratings.views import router as ratings_router
@@ -42,6 +44,7 @@ def create_app(app_settings: Settings = settings) -> FastAPI:
         await run_in_threadpool(upgrade_database, engine, wait_s=app_settings.db_startup_wait_s)
         app.state.session_factory = create_session_factory(engine)
         await run_in_threadpool(_create_first_superuser, app.state.session_factory, app_settings)
+        app.state.idempotency_key_ttl = timedelta(hours=app_settings.idempotency_key_ttl_hours)
         app.state.review_inserts = review_inserts(
             app.state.session_factory,
             max_reviews=app_settings.db_write_max_reviews,
@@ -73,7 +76,9 @@ def create_app(app_settings: Settings = settings) -> FastAPI:
             max_stores_in_flight=app_settings.db_write_max_in_flight,
             on_stored=on_stored(rollout_metrics, shadow),
         )
-        background = []
+        background = [
+            asyncio.create_task(run_purge(app.state.session_factory), name="idempotency-key-purge")
+        ]
         if app_settings.scorer_enabled:
             background.append(
                 asyncio.create_task(

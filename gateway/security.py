@@ -31,8 +31,8 @@ def add_security(app: FastAPI, settings: Settings) -> None:
             CORSMiddleware,
             allow_origins=list(settings.gateway_cors_origins),
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
-            allow_headers=["Content-Type", "Authorization", API_KEY_HEADER],
-            expose_headers=["Retry-After"],
+            allow_headers=["Content-Type", "Authorization", API_KEY_HEADER, "Idempotency-Key"],
+            expose_headers=["Retry-After", "Idempotent-Replayed"],
         )
 
     async def body_too_large(_request: Request, _exc: Exception) -> JSONResponse:

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     shadow_queue_size: int = Field(default=2048, ge=1)
     shadow_timeout_s: float = Field(default=5.0, gt=0)
 
+    # A create request's Idempotency-Key is remembered this long: a retry within it gets the first
+    # answer; afterwards the key counts as new.
+    idempotency_key_ttl_hours: float = Field(default=24.0, gt=0, le=24 * 365)
+
     gateway_host: str = "0.0.0.0"
     # Proxies whose X-Forwarded-For names the real client (the per-client write limit counts by
     # it): "*" behind Cloud Run's front end, which is the only way in there; none by default.

@@ -2,16 +2,24 @@
 
 No Gradio here, so the client is tested on its own against a real gateway. Writes carry the
 signed-in visitor's `token` (from `sign_in`), passed per call: the client is shared by every
-visitor and holds nobody's credentials (`api_key` is for machine clients, e.g. tests).
+visitor and holds nobody's credentials (`api_key` is for machine clients, e.g. tests). Creating a
+movie or a review sends an Idempotency-Key, so the client retries it itself when the gateway's
+answer does not arrive: a retry that reaches a gateway which stored the first gets its answer.
 """
 
 from __future__ import annotations
 
+import time
+import uuid
 from typing import Any
 
 import httpx
 
 API_KEY_HEADER = "X-API-Key"
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+# A create is tried this often when no answer comes (a timeout, a refused or dropped connection).
+CREATE_ATTEMPTS = 3
+RETRY_PAUSE_S = 0.5
 
 
 class GatewayError(Exception):
@@ -82,20 +90,37 @@ class GatewayClient:
     def me(self, *, token: str) -> dict[str, Any]:
         return self._request("GET", "/users/me", token=token)
 
-    def create_movie(self, movie: dict[str, Any], *, token: str | None = None) -> dict[str, Any]:
-        return self._request("POST", "/movies/", json=movie, token=token)
+    def create_movie(
+        self,
+        movie: dict[str, Any],
+        *,
+        token: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """A new movie; `idempotency_key` as for `create_review`."""
+        return self._create("/movies/", movie, token=token, idempotency_key=idempotency_key)
 
     def delete_movie(self, movie_id: int, *, token: str | None = None) -> dict[str, Any]:
         return self._request("DELETE", f"/movies/{movie_id}", token=token)
 
     def create_review(
-        self, *, movie_id: int, content: str, token: str | None = None, author: str | None = None
+        self,
+        *,
+        movie_id: int,
+        content: str,
+        token: str | None = None,
+        author: str | None = None,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
-        """A review by the signed-in visitor (`author` is for machine clients only)."""
+        """A review by the signed-in visitor (`author` is for machine clients only).
+
+        Each call is one submission: its key (a fresh UUID unless `idempotency_key` is given) goes
+        with every try of it, so the review is stored once however many tries it took.
+        """
         body: dict[str, Any] = {"movie_id": movie_id, "content": content}
         if author is not None:
             body["author"] = author
-        return self._request("POST", "/reviews/", json=body, token=token)
+        return self._create("/reviews/", body, token=token, idempotency_key=idempotency_key)
 
     def update_review(
         self, review_id: int, *, content: str, token: str | None = None
@@ -128,6 +153,14 @@ class GatewayClient:
         params = {"candidate": candidate} if candidate else {}
         return self._request("GET", "/models/comparison", params=params)
 
+    def _create(
+        self, path: str, body: dict[str, Any], *, token: str | None, idempotency_key: str | None
+    ) -> dict[str, Any]:
+        key = {IDEMPOTENCY_KEY_HEADER: idempotency_key or str(uuid.uuid4())}
+        return self._request(
+            "POST", path, json=body, token=token, headers=key, attempts=CREATE_ATTEMPTS
+        )
+
     def _request(
         self,
         method: str,
@@ -135,19 +168,33 @@ class GatewayClient:
         *,
         accept: tuple[int, ...] = (),
         token: str | None = None,
+        headers: dict[str, str] | None = None,
+        attempts: int = 1,
         **kwargs: Any,
     ) -> Any:
+        """The answer's JSON; tried up to `attempts` times while no answer comes."""
+        headers = dict(headers or {})
         if token:
-            kwargs["headers"] = {"Authorization": f"Bearer {token}"}
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise GatewayError(f"The gateway did not answer in time ({exc!r})") from exc
-        except httpx.HTTPError as exc:
-            raise GatewayError(f"Cannot reach the gateway at {self._http.base_url}") from exc
+            headers["Authorization"] = f"Bearer {token}"
+        for attempt in range(1, attempts + 1):
+            try:
+                response = self._http.request(method, path, headers=headers, **kwargs)
+                break
+            except httpx.TransportError as exc:
+                if attempt == attempts:
+                    raise _unanswered(exc, self._http.base_url) from exc
+                time.sleep(RETRY_PAUSE_S)
+            except httpx.HTTPError as exc:
+                raise _unanswered(exc, self._http.base_url) from exc
         if response.is_error and response.status_code not in accept:
             raise _error_from(response)
         return response.json()
+
+
+def _unanswered(exc: httpx.HTTPError, base_url: httpx.URL) -> GatewayError:
+    if isinstance(exc, httpx.TimeoutException):
+        return GatewayError(f"The gateway did not answer in time ({exc!r})")
+    return GatewayError(f"Cannot reach the gateway at {base_url}")
 
 
 def _error_from(response: httpx.Response) -> GatewayError:

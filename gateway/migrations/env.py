@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import Connection
 
+import gateway.idempotency.models
 import gateway.movies.models
 import gateway.reviews.models
 import gateway.rollout.models

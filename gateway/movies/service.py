@@ -1,9 +1,12 @@
 """Movie queries and changes; each returns what it found or made, `None` for nothing."""
 
+from fastapi import status
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.database import MAX_ID
+from gateway.idempotency import service as idempotency
+from gateway.idempotency.service import KeyedWrite, Refusal, Replay
 from gateway.movies.models import Movie
 from gateway.movies.schemas import MovieCreate, MovieUpdate
 
@@ -32,12 +35,22 @@ def get_all(*, session: Session, q: str | None, skip: int, limit: int) -> list[M
     return list(session.scalars(query))
 
 
-def create(*, session: Session, movie_in: MovieCreate) -> Movie:
-    """Store a new movie."""
+def create(
+    *, session: Session, movie_in: MovieCreate, key: KeyedWrite | None = None
+) -> Movie | Replay[Movie] | Refusal:
+    """Store a new movie, and its request's key with it; with a key taken already, nothing: the
+    first request's answer (the movie as it is now), or the refusal."""
     movie = Movie(**movie_in.model_dump())
     session.add(movie)
-    session.commit()
-    return movie
+    if key is None:
+        session.commit()
+        return movie
+    session.flush()
+    if idempotency.claim(session, [(key, movie.id)], status_code=status.HTTP_201_CREATED):
+        session.commit()
+        return movie
+    session.rollback()
+    return idempotency.answer_retry(key, idempotency.earlier(session, [key], Movie).get(key.scope))
 
 
 def update(*, session: Session, movie: Movie, movie_in: MovieUpdate) -> Movie:

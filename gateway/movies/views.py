@@ -2,10 +2,16 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from gateway.database import SessionDep
 from gateway.fields import Limit, Skip, text
+from gateway.idempotency.dependencies import (
+    CREATED,
+    KEY_CONFLICT,
+    IdempotencyKeyDep,
+    answered,
+)
 from gateway.movies import service as movie_service
 from gateway.movies.dependencies import ValidMovie
 from gateway.movies.models import Movie
@@ -14,6 +20,8 @@ from gateway.schemas import FORBIDDEN, INVALID_INPUT, NOT_FOUND, UNREADABLE_BODY
 from gateway.users.dependencies import AdminUser
 
 router = APIRouter(prefix="/movies", tags=["movies"], responses=INVALID_INPUT)
+
+MOVIE_GONE = "The movie first created with this Idempotency-Key has since been deleted"
 
 SearchText = Annotated[
     text(max_length=200) | None,
@@ -33,11 +41,18 @@ def list_movies(
     "/",
     response_model=MovieRead,
     status_code=status.HTTP_201_CREATED,
-    responses={**WRITE, **FORBIDDEN, **UNREADABLE_BODY},
+    responses={**CREATED, **WRITE, **FORBIDDEN, **KEY_CONFLICT, **UNREADABLE_BODY},
 )
-def create_movie(_admin: AdminUser, movie_in: MovieCreate, session: SessionDep) -> Movie:
+def create_movie(
+    _admin: AdminUser,
+    key: IdempotencyKeyDep,
+    movie_in: MovieCreate,
+    response: Response,
+    session: SessionDep,
+) -> Movie:
     """Admins only."""
-    return movie_service.create(session=session, movie_in=movie_in)
+    written = movie_service.create(session=session, movie_in=movie_in, key=key.guarding(movie_in))
+    return answered(written, response, gone=MOVIE_GONE)
 
 
 @router.get("/{movie_id}", response_model=MovieRead, responses=NOT_FOUND)

@@ -17,7 +17,7 @@ from gateway.database import SessionDep
 from gateway.reviews import service as review_service
 from gateway.reviews.models import Review
 from gateway.reviews.scorer import ReviewScorer
-from gateway.reviews.service import REVIEW_NOT_FOUND, NewReview, ReviewInserts
+from gateway.reviews.service import REVIEW_NOT_FOUND, Inserted, NewReview, ReviewInserts
 from gateway.users.dependencies import CurrentUser
 
 
@@ -49,7 +49,7 @@ def review_inserts(
 ) -> ReviewInserts:
     """New reviews of concurrent requests, stored pending in shared transactions."""
 
-    def insert(new_reviews: Sequence[NewReview]) -> list[Review | None]:
+    def insert(new_reviews: Sequence[NewReview]) -> list[Inserted]:
         with session_factory() as session:
             return review_service.create_many(session=session, new_reviews=new_reviews)
 

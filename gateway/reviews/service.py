@@ -2,8 +2,8 @@
 and scored at once where the model service answers."""
 
 import asyncio
-from collections.abc import Awaitable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Container, Iterable, Sequence
+from typing import Any, NamedTuple
 
 from fastapi import HTTPException, status
 from sqlalchemy import delete, insert, select, update
@@ -14,6 +14,8 @@ from starlette.concurrency import run_in_threadpool
 from gateway.coalescer import Coalescer
 from gateway.database import MAX_ID
 from gateway.errors import invalid_input
+from gateway.idempotency import service as idempotency
+from gateway.idempotency.service import KeyedWrite, Refusal, Replay, Scope, StoredKey
 from gateway.movies.dependencies import MOVIE_NOT_FOUND
 from gateway.movies.models import Movie
 from gateway.reviews.claims import Claim, ClaimedReview, new_claim
@@ -23,9 +25,19 @@ from gateway.reviews.scorer import ReviewScorer
 from gateway.scoring.client import Prediction
 from gateway.users.dependencies import Caller
 
-NewReview = tuple[NewReviewRecord, Claim]
+
+class NewReview(NamedTuple):
+    """A review to store pending under `claim`, guarded by its request's idempotency key."""
+
+    record: NewReviewRecord
+    claim: Claim
+    key: KeyedWrite | None = None
+
+
+# What a new review came to: stored; a retry's replay, or its refusal; None: no such movie.
+Inserted = Review | Replay[Review] | Refusal | None
 # New reviews of concurrent requests, stored pending in shared transactions (`create_many`).
-ReviewInserts = Coalescer[NewReview, Review | None]
+ReviewInserts = Coalescer[NewReview, Inserted]
 
 REVIEW_NOT_FOUND = "Review not found"
 
@@ -63,15 +75,22 @@ def authored(*, review_in: ReviewCreate, caller: Caller) -> NewReviewRecord:
     )
 
 
-def create_many(*, session: Session, new_reviews: Sequence[NewReview]) -> list[Review | None]:
-    """Store reviews as pending under their claims, in one transaction; None where the movie does
-    not exist. Concurrent requests' reviews arrive here together (a group commit)."""
-    existing = existing_movie_ids(session, {review_in.movie_id for review_in, _ in new_reviews})
-    accepted = [
-        (review_in, claim) for review_in, claim in new_reviews if review_in.movie_id in existing
-    ]
+def create_many(*, session: Session, new_reviews: Sequence[NewReview]) -> list[Inserted]:
+    """Store reviews as pending under their claims, each key with its review, in one transaction.
+    Concurrent requests' reviews arrive here together (a group commit).
+
+    Of the reviews that share a key only the first whose movie exists is inserted, and it is taken
+    out again if its key was taken already (by a request before, or by another transaction now):
+    every other request with that key gets the first request's answer, or a refusal.
+    """
+    existing = existing_movie_ids(session, {new.record.movie_id for new in new_reviews})
+    firsts = _first_per_key(new for new in new_reviews if new.record.movie_id in existing)
     try:
-        stored = _insert_pending(session, accepted)
+        reviews = {review.claim_token: review for review in _insert_pending(session, firsts)}
+        first_answers = _store_keys(session, firsts, reviews)
+        first_answers |= idempotency.earlier(
+            session, _keys_not_in(new_reviews, first_answers), Review
+        )
         session.commit()
     except IntegrityError:
         # A movie was deleted between the check and the insert: one by one, so that only its
@@ -80,8 +99,61 @@ def create_many(*, session: Session, new_reviews: Sequence[NewReview]) -> list[R
         if len(new_reviews) == 1:
             return [None]
         return [create_many(session=session, new_reviews=[new])[0] for new in new_reviews]
-    by_claim = {review.claim_token: review for review in stored}
-    return [by_claim.get(claim.token) for _, claim in new_reviews]
+    tried = {new.key.scope for new in firsts if new.key is not None}
+    return [_inserted(new, reviews, first_answers, tried) for new in new_reviews]
+
+
+def _first_per_key(new_reviews: Iterable[NewReview]) -> list[NewReview]:
+    """The reviews without a key, and the first of those with each key."""
+    seen: set[Scope] = set()
+    firsts = []
+    for new in new_reviews:
+        if new.key is not None:
+            if new.key.scope in seen:
+                continue
+            seen.add(new.key.scope)
+        firsts.append(new)
+    return firsts
+
+
+def _store_keys(
+    session: Session, firsts: Sequence[NewReview], reviews: dict[str, Review]
+) -> dict[Scope, StoredKey[Review]]:
+    """Store each inserted review's key; delete the reviews whose key was taken (from `reviews`
+    too). The first answers of the keys stored."""
+    keyed = [(new.key, reviews[new.claim.token]) for new in firsts if new.key is not None]
+    claimed = idempotency.claim(
+        session, [(key, review.id) for key, review in keyed], status_code=status.HTTP_201_CREATED
+    )
+    if taken := [review for key, review in keyed if key.scope not in claimed]:
+        session.execute(delete(Review).where(Review.id.in_([review.id for review in taken])))
+        for review in taken:
+            del reviews[review.claim_token]
+    return {
+        key.scope: StoredKey(key.fingerprint, status.HTTP_201_CREATED, review)
+        for key, review in keyed
+        if key.scope in claimed
+    }
+
+
+def _keys_not_in(new_reviews: Sequence[NewReview], scopes: Container[Scope]) -> list[KeyedWrite]:
+    """One write per key of `new_reviews` that is not in `scopes`."""
+    keys = {new.key.scope: new.key for new in new_reviews if new.key is not None}
+    return [key for scope, key in keys.items() if scope not in scopes]
+
+
+def _inserted(
+    new: NewReview,
+    reviews: dict[str, Review],
+    first_answers: dict[Scope, StoredKey[Review]],
+    tried: set[Scope],
+) -> Inserted:
+    """What one request's review came to, once the transaction committed."""
+    if new.claim.token in reviews:
+        return reviews[new.claim.token]
+    if new.key is None or not (new.key.scope in first_answers or new.key.scope in tried):
+        return None  # its movie does not exist (and its key was never used)
+    return idempotency.answer_retry(new.key, first_answers.get(new.key.scope))
 
 
 def _insert_pending(session: Session, new_reviews: Sequence[NewReview]) -> list[Review]:
@@ -89,9 +161,13 @@ def _insert_pending(session: Session, new_reviews: Sequence[NewReview]) -> list[
     if not new_reviews:
         return []
     rows = [
-        review_in.model_dump()
-        | {"status": ReviewStatus.PENDING, "claim_token": claim.token, "claimed_until": claim.until}
-        for review_in, claim in new_reviews
+        new.record.model_dump()
+        | {
+            "status": ReviewStatus.PENDING,
+            "claim_token": new.claim.token,
+            "claimed_until": new.claim.until,
+        }
+        for new in new_reviews
     ]
     return list(session.scalars(insert(Review).returning(Review), rows))
 
@@ -137,9 +213,14 @@ def delete_(*, session: Session, review: Review) -> None:
 
 
 async def create_and_score(
-    *, inserts: ReviewInserts, scorer: ReviewScorer, review_in: NewReviewRecord
-) -> Review:
-    """Store the review and score it; it stays `pending` while the model service is away.
+    *,
+    inserts: ReviewInserts,
+    scorer: ReviewScorer,
+    review_in: NewReviewRecord,
+    key: KeyedWrite | None = None,
+) -> Review | Replay[Review] | Refusal:
+    """Store the review and score it; it stays `pending` while the model service is away. With a
+    key taken already: the first request's answer (the review as it is now), or the refusal.
 
     No request-scoped session: the insert shares a transaction with those of concurrent
     requests, and so does storing the score. The text goes to the model service while the review
@@ -148,14 +229,16 @@ async def create_and_score(
     claim = new_claim(scorer.lease_s)
     predicting = asyncio.create_task(scorer.classifier.classify([review_in.content]))
     try:
-        review = await inserts.submit((review_in, claim))
+        inserted = await inserts.submit(NewReview(review_in, claim, key))
     except BaseException:
         _drop(predicting)
         raise
-    if review is None:
-        _drop(predicting)
+    if isinstance(inserted, Review):
+        return await _score(scorer, inserted, claim, predicting)
+    _drop(predicting)
+    if inserted is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=MOVIE_NOT_FOUND)
-    return await _score(scorer, review, claim, predicting)
+    return inserted
 
 
 async def update_and_score(

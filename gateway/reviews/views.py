@@ -1,9 +1,15 @@
 """Routes under /reviews/: a write stores the review and has the model service score it too."""
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
 from gateway.database import SessionDep
 from gateway.fields import Limit, Skip
+from gateway.idempotency.dependencies import (
+    CREATED,
+    KEY_CONFLICT,
+    IdempotencyKeyDep,
+    answered,
+)
 from gateway.movies.dependencies import ValidMovie
 from gateway.reviews import service as review_service
 from gateway.reviews.dependencies import OwnedReview, ReviewInsertsDep, ScorerDep, ValidReview
@@ -13,6 +19,8 @@ from gateway.schemas import FORBIDDEN, INVALID_INPUT, NOT_FOUND, UNREADABLE_BODY
 from gateway.users.dependencies import CurrentUser
 
 router = APIRouter(prefix="/reviews", tags=["reviews"], responses=INVALID_INPUT)
+
+REVIEW_GONE = "The review first created with this Idempotency-Key has since been deleted"
 
 
 @router.get("/", response_model=list[ReviewRead])
@@ -25,18 +33,25 @@ def list_reviews(session: SessionDep, skip: Skip = 0, limit: Limit = 10) -> list
     "/",
     response_model=ReviewRead,
     status_code=status.HTTP_201_CREATED,
-    responses={**WRITE, **NOT_FOUND, **UNREADABLE_BODY},
+    responses={**CREATED, **WRITE, **NOT_FOUND, **KEY_CONFLICT, **UNREADABLE_BODY},
 )
 async def create_review(
-    caller: CurrentUser, review_in: ReviewCreate, inserts: ReviewInsertsDep, scorer: ScorerDep
+    caller: CurrentUser,
+    key: IdempotencyKeyDep,
+    review_in: ReviewCreate,
+    response: Response,
+    inserts: ReviewInsertsDep,
+    scorer: ScorerDep,
 ) -> Review:
     """Store the review and score it; `status` stays `pending` while the model service is away.
     A signed-in user's review is theirs (author: their display name)."""
-    return await review_service.create_and_score(
+    written = await review_service.create_and_score(
         inserts=inserts,
         scorer=scorer,
         review_in=review_service.authored(review_in=review_in, caller=caller),
+        key=key.guarding(review_in),
     )
+    return answered(written, response, gone=REVIEW_GONE)
 
 
 @router.get("/movie/{movie_id}", response_model=list[ReviewRead], responses=NOT_FOUND)

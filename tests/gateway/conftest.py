@@ -8,6 +8,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.database import create_db_engine, create_session_factory
+from gateway.idempotency.models import IdempotencyKey
 from gateway.migrate import upgrade_database
 from gateway.movies.models import Movie
 from gateway.settings import Settings
@@ -35,5 +36,6 @@ def session_factory(migrated_database: sessionmaker[Session]) -> sessionmaker[Se
     """The module's database, emptied before each test (deleting movies cascades to reviews)."""
     with migrated_database() as session:
         session.execute(delete(Movie))
+        session.execute(delete(IdempotencyKey))
         session.commit()
     return migrated_database

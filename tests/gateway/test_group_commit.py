@@ -14,9 +14,10 @@ from sqlalchemy import select
 from gateway.coalescer import Coalescer, group_commit
 from gateway.movies.models import Movie
 from gateway.reviews import service as review_service
-from gateway.reviews.claims import Claim, new_claim
+from gateway.reviews.claims import new_claim
 from gateway.reviews.models import Review, ReviewStatus
 from gateway.reviews.schemas import ReviewCreate
+from gateway.reviews.service import NewReview
 from tests.gateway.factories import LEASE_S
 
 
@@ -142,8 +143,9 @@ def add_movie(session) -> int:
     return movie.id
 
 
-def new_review(movie_id: int, content: str) -> tuple[ReviewCreate, Claim]:
-    return ReviewCreate(movie_id=movie_id, author="a", content=content), new_claim(LEASE_S)
+def new_review(movie_id: int, content: str) -> NewReview:
+    review_in = ReviewCreate(movie_id=movie_id, author="a", content=content)
+    return NewReview(review_in, new_claim(LEASE_S))
 
 
 def test_reviews_written_together_are_stored_pending_and_a_missing_movie_gets_none(

@@ -5,7 +5,9 @@ of the request's two waits; test_api runs the same path against a real model ser
 """
 
 import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import anyio.to_thread
@@ -39,13 +41,18 @@ class StandInModelService:
 
 
 class HeldInsert:
-    """Wraps the reviews' insert so that it finishes only once `release` is set."""
+    """Wraps the reviews' insert so that it finishes only once `release` is set; records the size
+    of each group it was given."""
 
     def __init__(self) -> None:
+        self.entered = threading.Event()
         self.release = threading.Event()
+        self.groups: list[int] = []
         self._insert = review_service.create_many
 
     def __call__(self, **kwargs):
+        self.groups.append(len(kwargs["new_reviews"]))
+        self.entered.set()
         assert self.release.wait(10), "the insert was never released"
         return self._insert(**kwargs)
 
@@ -136,7 +143,8 @@ def test_a_review_of_a_missing_movie_is_404_and_its_score_is_not_stored(gateway)
     assert client.get("/reviews/").json() == []
 
 
-def test_a_post_hands_only_its_two_grouped_writes_to_worker_threads(gateway, monkeypatch):
+@pytest.mark.parametrize("headers", [{}, {"Idempotency-Key": "a-key"}], ids=["no key", "key"])
+def test_a_post_hands_only_its_two_grouped_writes_to_worker_threads(gateway, monkeypatch, headers):
     # FastAPI runs a plain `def` dependency in its thread pool: a hand-off there and back per
     # request each, which cost the gateway about a quarter of its CPU per review (docs/benchmarks).
     client, held = gateway
@@ -151,7 +159,35 @@ def test_a_post_hands_only_its_two_grouped_writes_to_worker_threads(gateway, mon
         return await run_sync(func, *args, **kwargs)
 
     monkeypatch.setattr(anyio.to_thread, "run_sync", recorded)
-    response = client.post("/reviews/", json=body)
+    response = client.post("/reviews/", json=body, headers=headers)
 
     assert response.status_code == 201, response.text
     assert handed == ["insert", "_store_groups"]
+
+
+def test_retries_that_wait_for_the_same_insert_get_the_first_review(gateway):
+    # The first post's insert is held: its retries queue meanwhile, and go in one group together.
+    client, held = gateway
+    client.app.state.scorer.classifier = StandInModelService()
+    key = {"Idempotency-Key": "retried-key"}
+    body = {"movie_id": movie_id(client), "author": "관객", "content": "배우들 연기가 아쉬웠다"}
+
+    def post():
+        return client.post("/reviews/", json=body, headers=key)
+
+    with ThreadPoolExecutor(max_workers=11) as pool:
+        first = pool.submit(post)
+        assert held.entered.wait(5)
+        retries = [pool.submit(post) for _ in range(10)]
+        while client.app.state.review_inserts.waiting < len(retries):
+            time.sleep(0.01)
+        held.release.set()
+        answers = [first.result(10), *(retry.result(10) for retry in retries)]
+
+    assert {answer.status_code for answer in answers} == {201}
+    assert {answer.json()["id"] for answer in answers} == {answers[0].json()["id"]}
+    assert [answer.headers.get("Idempotent-Replayed") for answer in answers] == [None] + [
+        "true"
+    ] * 10
+    assert held.groups == [1, 10]
+    assert len(client.get("/reviews/").json()) == 1

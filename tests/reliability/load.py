@@ -1,11 +1,14 @@
 """A load of review posts kept outcome by outcome, and the database read back to account for it.
 
 Every review carries a marker unique to its request, so each stored row is matched to the request
-that wrote it: accepted and stored, accepted and lost, refused yet stored, stored twice.
+that wrote it: accepted and stored, accepted and lost, refused yet stored, stored twice. With
+`retry_with_key`, each review is sent with an Idempotency-Key of its own and tried again with that
+key while no answer comes, as a careful client does.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -25,7 +28,12 @@ from tests.reliability.ledger import NO_ANSWER
 
 # Loads send many writes from one address; the rate limit has tests of its own.
 NO_WRITE_LIMIT = {"GATEWAY_WRITE_LIMIT": ""}
+# Claims of cut-off requests lapse after a few seconds (the lease must outlast a model call).
+SHORT_LEASE = {"SCORER_LEASE_S": "6", "SCORING_TIMEOUT_S": "3",
+               "MODEL_SERVICE_CONNECT_TIMEOUT_S": "1"}  # fmt: skip
 _RETRY_PAUSE_S = 0.25
+# Answers that say nothing was decided: no answer at all, or the database unavailable.
+_TRY_AGAIN = (NO_ANSWER, 503)
 SENTIMENT_COLUMNS = ("sentiment_label", "sentiment_score", "positivity", "probabilities",
                      "sentiment_model", "scored_at")  # fmt: skip
 
@@ -36,10 +44,16 @@ class Outcome:
     status: int | str  # the HTTP status, or NO_ANSWER
     review_id: int | None = None
     review_status: str | None = None  # scored or pending, for an accepted review
+    tries: int = 1
+    replayed: bool = False  # answered from the review an earlier try with the same key stored
 
 
 class ReviewLoad:
-    """`threads` clients posting reviews of one movie until stopped or `limit` are sent."""
+    """`threads` clients posting reviews of one movie until stopped or `limit` are sent.
+
+    With `retry_with_key`, a review that got no answer (or a 503) is sent again with its key
+    until it gets one, for up to `give_up_s`; its outcome is the last try's.
+    """
 
     def __init__(
         self,
@@ -49,12 +63,19 @@ class ReviewLoad:
         threads: int = 3,
         limit: int = 400,
         pause_s: float = 0.02,
+        retry_with_key: bool = False,
+        timeout_s: float = 30.0,
+        give_up_s: float = 60.0,
     ) -> None:
         self.base_url = base_url
         self.movie_id = movie_id
         self.limit = limit
         self.pause_s = pause_s
+        self.retry_with_key = retry_with_key
+        self.timeout_s = timeout_s
+        self.give_up_s = give_up_s
         self.run = uuid.uuid4().hex[:10]
+        self.unanswered_tries = 0
         self._sent = 0
         self._outcomes: list[Outcome] = []
         self._lock = threading.Lock()
@@ -97,6 +118,14 @@ class ReviewLoad:
             lambda outcomes: tally(outcomes)[status] >= target, f"{count} more {status}", timeout
         )
 
+    def wait_for_unanswered_tries(self, count: int, timeout: float = 60.0) -> None:
+        """Until `count` more tries than now got no answer (retried ones included)."""
+        with self._lock:
+            target = self.unanswered_tries + count
+        self.wait_until(
+            lambda _: self.unanswered_tries >= target, f"{count} more tries unanswered", timeout
+        )
+
     def _next_marker(self) -> str | None:
         with self._lock:
             if self._stopping.is_set() or self._sent >= self.limit:
@@ -105,24 +134,43 @@ class ReviewLoad:
             return f"{self.run}-{self._sent:04d}"
 
     def _client(self) -> None:
-        with httpx.Client(base_url=self.base_url, headers=MACHINE_HEADERS, timeout=30) as http:
+        with httpx.Client(
+            base_url=self.base_url, headers=MACHINE_HEADERS, timeout=self.timeout_s
+        ) as http:
             while (marker := self._next_marker()) is not None:
-                outcome = self._post(http, marker)
+                if self.retry_with_key:
+                    outcome = self._post_until_answered(http, marker)
+                else:
+                    outcome = self._post(http, marker)
                 with self._lock:
                     self._outcomes.append(outcome)
                 # A client that got no answer waits longer before its next try.
                 time.sleep(self.pause_s if outcome.status != NO_ANSWER else _RETRY_PAUSE_S)
 
-    def _post(self, http: httpx.Client, marker: str) -> Outcome:
+    def _post_until_answered(self, http: httpx.Client, marker: str) -> Outcome:
+        key = {"Idempotency-Key": str(uuid.uuid4())}
+        deadline = time.monotonic() + self.give_up_s
+        tries = 1
+        while (outcome := self._post(http, marker, key)).status in _TRY_AGAIN:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(_RETRY_PAUSE_S)
+            tries += 1
+        return dataclasses.replace(outcome, tries=tries)
+
+    def _post(self, http: httpx.Client, marker: str, headers: dict | None = None) -> Outcome:
         body = {"movie_id": self.movie_id, "author": "부하", "content": f"{marker} 재미있게 봤다"}
         try:
-            response = http.post("/reviews/", json=body)
+            response = http.post("/reviews/", json=body, headers=headers)
         except httpx.TransportError:
+            with self._lock:
+                self.unanswered_tries += 1
             return Outcome(marker, NO_ANSWER)
         if response.status_code != 201:
             return Outcome(marker, response.status_code)
         review = response.json()
-        return Outcome(marker, 201, review["id"], review["status"])
+        replayed = response.headers.get("Idempotent-Replayed") == "true"
+        return Outcome(marker, 201, review["id"], review["status"], replayed=replayed)
 
 
 def create_movie(gateway_url: str, title: str) -> int:
@@ -175,6 +223,8 @@ def account(load: ReviewLoad, rows: list[Review]) -> dict[str, Any]:
         "half_written": sum(1 for row in rows if not _whole(row)),
         "scored": sum(1 for row in rows if row.status == ReviewStatus.SCORED),
         "statuses": {str(status): count for status, count in tally(outcomes).items()},
+        "retried": sum(1 for outcome in outcomes if outcome.tries > 1),
+        "replayed": sum(1 for outcome in outcomes if outcome.replayed),
     }
 
 

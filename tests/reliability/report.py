@@ -35,6 +35,8 @@ FAULT_COLUMNS = [
 # Figures shown in the notes column, with how to say them.
 NOTES = {
     "accepted_pending": "{} accepted as pending",
+    "retried": "{} tried again with their key after no answer",
+    "replayed": "{} answered with the review an earlier try stored",
     "all_scored_within_s": "all scored {} s after recovery",
     "slowest_refusal_s": "slowest refusal {} s",
 }

@@ -15,6 +15,7 @@ from stack.parts import MACHINE_HEADERS, GatewayProcess
 from tests.reliability.ledger import NO_ANSWER, Ledger
 from tests.reliability.load import (
     NO_WRITE_LIMIT,
+    SHORT_LEASE,
     ReviewLoad,
     account,
     create_movie,
@@ -23,9 +24,6 @@ from tests.reliability.load import (
 
 pytestmark = pytest.mark.integration
 
-# Claims of cut-off requests lapse after a few seconds (the lease must outlast a model call).
-SHORT_LEASE = {"SCORER_LEASE_S": "6", "SCORING_TIMEOUT_S": "3",
-               "MODEL_SERVICE_CONNECT_TIMEOUT_S": "1"}  # fmt: skip
 # A password the database (trust authentication) ignores, to show it never reaches the log.
 DB_PASSWORD = "pg-pass-3c9e71d05b"
 

@@ -1,15 +1,17 @@
 """The gateway client against a real gateway (and a real model service behind it)."""
 
 import http.server
+import json
 import socket
 import threading
+import time
 import uuid
 
 import pytest
 
 from stack.parts import MACHINE_KEY
 from stack.ports import free_port
-from ui.client import GatewayClient, GatewayError
+from ui.client import CREATE_ATTEMPTS, GatewayClient, GatewayError
 
 pytestmark = pytest.mark.integration
 
@@ -141,3 +143,98 @@ def test_an_error_page_that_is_not_json_still_reads_as_a_message():
         server.shutdown()
         server.server_close()
     assert raised.value.status_code == 502 and raised.value.detail == "HTTP 502 Bad Gateway"
+
+
+class _FlakyGateway(http.server.BaseHTTPRequestHandler):
+    """Records each create's Idempotency-Key; the first `failures` tries get no answer (the
+    connection dropped, or an answer slower than the client waits), the next a 201."""
+
+    keys: list[str]
+    failures: int
+    failure: str
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.keys.append(self.headers["Idempotency-Key"])
+        if len(self.keys) <= self.failures:
+            if self.failure == "slow":
+                time.sleep(1.0)
+            self.close_connection = True
+            return
+        body = json.dumps({"id": 1, "title": "괴물", "content": "재미있어요 정말로"}).encode()
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def flaky_gateway():
+    """A gateway stand-in, and a client with a short timeout: `serve(failures, failure)` sets
+    how its next tries fail and returns the keys it will record."""
+    handler = type("Handler", (_FlakyGateway,), {"keys": [], "failures": 0, "failure": "drop"})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = GatewayClient(f"http://127.0.0.1:{server.server_port}", timeout_s=0.3)
+
+    def serve(failures: int, failure: str = "drop") -> list[str]:
+        handler.keys, handler.failures, handler.failure = [], failures, failure
+        return handler.keys
+
+    yield client, serve
+    client.close()
+    server.shutdown()
+    server.server_close()
+
+
+CREATES = {
+    "review": lambda client: client.create_review(movie_id=1, content="재미있어요 정말로"),
+    "movie": lambda client: client.create_movie({"title": "괴물"}),
+}
+
+
+@pytest.mark.parametrize("failure", ["drop", "slow"])
+@pytest.mark.parametrize("create", CREATES)
+def test_a_create_that_got_no_answer_is_tried_again_with_the_same_key(
+    flaky_gateway, create, failure
+):
+    client, serve = flaky_gateway
+    keys = serve(failures=2, failure=failure)
+
+    created = CREATES[create](client)
+
+    assert created["id"] == 1
+    assert len(keys) == CREATE_ATTEMPTS == 3
+    assert len(set(keys)) == 1 and uuid.UUID(keys[0]).version == 4
+
+
+def test_a_create_gives_up_after_its_tries_and_each_submission_has_a_fresh_key(flaky_gateway):
+    client, serve = flaky_gateway
+    keys = serve(failures=CREATE_ATTEMPTS)
+    with pytest.raises(GatewayError) as raised:
+        CREATES["review"](client)
+    assert raised.value.unreachable
+    assert len(keys) == CREATE_ATTEMPTS and len(set(keys)) == 1
+
+    next_keys = serve(failures=0)
+    CREATES["review"](client)
+    CREATES["review"](client)
+    assert len(next_keys) == 2 and len(set(next_keys + keys)) == 3
+
+
+def test_a_review_sent_again_with_its_key_is_stored_once(client):
+    movie = _movie(client)
+    key = str(uuid.uuid4())
+
+    first, again = (
+        client.create_review(movie_id=movie["id"], author="관객", content="한 번만 저장될 리뷰",
+                             idempotency_key=key)
+        for _ in range(2)
+    )  # fmt: skip
+
+    assert again["id"] == first["id"]
+    assert [r["id"] for r in client.list_reviews(movie_id=movie["id"])] == [first["id"]]
