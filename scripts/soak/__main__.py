@@ -20,9 +20,9 @@ from gateway.reviews.models import Review, ReviewStatus
 from gateway.settings import Settings
 from scripts.bench.benchmark import REPO_ROOT, git_state, review_texts
 from scripts.soak import account, report
-from scripts.soak.memory import MemorySampler, Sample
+from scripts.soak.memory import MemorySampler
 from scripts.soak.stack import SoakStack
-from scripts.soak.traffic import Ledger, SoakUser, create_movies
+from scripts.soak.traffic import WRITE_PATIENCE_S, Ledger, SoakUser, create_movies
 from training.data import DEFAULT_DATA_DIR
 
 log = logging.getLogger("soak")
@@ -126,7 +126,7 @@ def soak(options: argparse.Namespace, work: Path) -> dict:
         stop.set()
         injector.join()
         for user in users:
-            user.join(2 * 180)
+            user.join(2 * WRITE_PATIENCE_S)
         log.info("traffic stopped at %.0f s; waiting for every review to be scored", stack.now())
         rows = wait_until_scored(stack.database_url, ledger.run)
         sampler.stop()
@@ -174,8 +174,7 @@ def main(argv: list[str]) -> int:
         results = soak(options, Path(work_dir))
     options.out.mkdir(parents=True, exist_ok=True)
     report.write_json(results, options.out / "results.json")
-    samples = [Sample(**sample) for sample in results["memory_samples"]]
-    report.chart(results, samples, options.out / "soak.png")
+    report.chart(results, options.out / "soak.png")
     if options.doc:
         report.update_document(Path(options.doc), results)
     log.info(

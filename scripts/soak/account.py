@@ -63,11 +63,13 @@ def outside_faults(requests: Iterable[Request], faults: Iterable[Fault]) -> list
 
 
 def latency(requests: list[Request]) -> dict[str, float | int]:
+    """How many requests, how many got no answer, and the answered ones' p50 and p99."""
     answered = [r.latency_s * 1000 for r in requests if r.status != NO_ANSWER]
-    if not answered:
-        return {"n": 0}
-    p50, p99 = np.percentile(answered, [50, 99])
-    return {"n": len(requests), "p50_ms": round(float(p50), 1), "p99_ms": round(float(p99), 1)}
+    figures = {"n": len(requests), "no_answer": len(requests) - len(answered)}
+    if answered:
+        p50, p99 = np.percentile(answered, [50, 99])
+        figures |= {"p50_ms": round(float(p50), 1), "p99_ms": round(float(p99), 1)}
+    return figures
 
 
 def statuses(requests: Iterable[Request]) -> dict[str, int]:

@@ -12,8 +12,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from scripts.soak.memory import Sample
-from scripts.soak.traffic import NO_ANSWER, Request
+from scripts.soak.account import latency
+from scripts.soak.traffic import Request
 
 BEGIN = "<!-- soak:begin (written by `make soak`) -->"
 END = "<!-- soak:end -->"
@@ -27,25 +27,20 @@ def latency_series(requests: list[Request]) -> list[dict[str, float]]:
         bins[int(request.t_s // BIN_S)].append(request)
     series = []
     for index, window in sorted(bins.items()):
-        answered = sorted(r.latency_s * 1000 for r in window if r.status != NO_ANSWER)
-        if answered:
-            p50 = answered[len(answered) // 2]
-            p99 = answered[min(len(answered) - 1, int(len(answered) * 0.99))]
-        else:
-            p50 = p99 = float("nan")
+        figures = latency(window)
         series.append(
             {
                 "t_s": index * BIN_S,
-                "p50_ms": p50,
-                "p99_ms": p99,
+                "p50_ms": figures.get("p50_ms", float("nan")),
+                "p99_ms": figures.get("p99_ms", float("nan")),
                 "n": len(window),
-                "no_answer": len(window) - len(answered),
+                "no_answer": figures["no_answer"],
             }
         )
     return series
 
 
-def chart(results: dict[str, Any], samples: list[Sample], path: Path) -> Path:
+def chart(results: dict[str, Any], path: Path) -> Path:
     series = results["latency_series"]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 7), sharex=True)
     minutes = [point["t_s"] / 60 for point in series]
@@ -59,13 +54,13 @@ def chart(results: dict[str, Any], samples: list[Sample], path: Path) -> Path:
         ("postgres", "tab:green"),
     ):
         lives = defaultdict(list)
-        for sample in samples:
-            if sample.part == part:
-                lives[sample.incarnation].append(sample)
+        for sample in results["memory_samples"]:
+            if sample["part"] == part:
+                lives[sample["incarnation"]].append(sample)
         for number, life in sorted(lives.items()):
             bottom.plot(
-                [s.t_s / 60 for s in life],
-                [s.mib for s in life],
+                [s["t_s"] / 60 for s in life],
+                [s["mib"] for s in life],
                 color=color,
                 label=part if number == 0 else None,
             )

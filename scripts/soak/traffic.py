@@ -14,6 +14,14 @@ import uuid
 from dataclasses import dataclass, field
 
 import httpx
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    retry_if_result,
+    stop_after_delay,
+    wait_exponential,
+    wait_fixed,
+)
 
 from scripts.soak.stack import SoakStack
 from stack.parts import MACHINE_HEADERS
@@ -22,6 +30,7 @@ NO_ANSWER = "no answer"
 PASSING = {429, 502, 503, 504}
 # How long a user keeps trying one write (the longest fault here is a restart of a few seconds).
 WRITE_PATIENCE_S = 180.0
+FIRST_PAUSE_S = 0.25
 MAX_BACKOFF_S = 4.0
 OPERATIONS = {"write": 30, "list": 25, "rating": 20, "movie": 10, "edit": 10, "delete": 5}
 PASSWORD = "soak-" + uuid.uuid4().hex  # every soak user's; never logged
@@ -115,7 +124,7 @@ class SoakUser(threading.Thread):
         marker = f"{self.ledger.run}-{self.number}-{self.sent:05d}"
         body = {"movie_id": self.rng.choice(self.movie_ids), "content": self._content(marker)}
         headers = {"Idempotency-Key": uuid.uuid4().hex}
-        response = self.send_until_answered("write", "POST", "/reviews/", body, headers)
+        response, _ = self.send_until_answered("write", "POST", "/reviews/", body, headers)
         if response is None:
             self.ledger.note("abandoned", marker)
         elif response.status_code == 201:
@@ -131,7 +140,9 @@ class SoakUser(threading.Thread):
         marker = self.rng.choice(self.mine)
         written = self.ledger.reviews[marker]
         body = {"content": self._content(marker)}
-        response = self.send_until_answered("edit", "PATCH", f"/reviews/{written.review_id}", body)
+        response, _ = self.send_until_answered(
+            "edit", "PATCH", f"/reviews/{written.review_id}", body
+        )
         if response is not None and response.status_code == 200:
             written.content = response.json()["content"]
         elif response is None:
@@ -145,14 +156,12 @@ class SoakUser(threading.Thread):
             return self.list()
         marker = self.mine.pop(self.rng.randrange(len(self.mine)))
         written = self.ledger.reviews[marker]
-        attempts: list[int | str] = []
-        response = self.send_until_answered(
-            "delete", "DELETE", f"/reviews/{written.review_id}", attempts=attempts
+        response, tries = self.send_until_answered(
+            "delete", "DELETE", f"/reviews/{written.review_id}"
         )
         # A 404 after an attempt that got no answer: that attempt deleted it.
-        retried = len(attempts) > 1
         if response is not None and (
-            response.status_code == 200 or (response.status_code == 404 and retried)
+            response.status_code == 200 or (response.status_code == 404 and tries > 1)
         ):
             written.deleted = True
         else:
@@ -200,21 +209,17 @@ class SoakUser(threading.Thread):
         path: str,
         body: dict | None = None,
         headers: dict | None = None,
-        attempts: list | None = None,
-    ) -> httpx.Response | None:
-        """The same request again after each passing failure, backing off, for WRITE_PATIENCE_S."""
-        deadline = time.monotonic() + WRITE_PATIENCE_S
-        pause = 0.25
-        while True:
-            response = self.send(op, method, path, body, headers)
-            if attempts is not None:
-                attempts.append(NO_ANSWER if response is None else response.status_code)
-            if response is not None and response.status_code not in PASSING:
-                return response
-            if time.monotonic() > deadline:
-                return None
-            time.sleep(pause)
-            pause = min(pause * 2, MAX_BACKOFF_S)
+    ) -> tuple[httpx.Response | None, int]:
+        """The same request again after each passing failure, backing off, for WRITE_PATIENCE_S;
+        the last answer (None: still none that counts) and how many tries it took."""
+        retrying = Retrying(
+            retry=retry_if_result(_passing),
+            wait=wait_exponential(multiplier=FIRST_PAUSE_S, max=MAX_BACKOFF_S),
+            stop=stop_after_delay(WRITE_PATIENCE_S),
+            retry_error_callback=lambda _state: None,
+        )
+        response = retrying(self.send, op, method, path, body, headers)
+        return response, retrying.statistics["attempt_number"]
 
     def _content(self, marker: str) -> str:
         return f"{marker} {self.rng.choice(self.texts)[:300]}"
@@ -223,27 +228,29 @@ class SoakUser(threading.Thread):
 
     def sign_up(self) -> None:
         account = {"email": self.email, "password": PASSWORD, "display_name": f"관객 {self.number}"}
-        response = self.send_until_answered("sign-up", "POST", "/auth/register", account)
+        response, _ = self.send_until_answered("sign-up", "POST", "/auth/register", account)
         if response is None or response.status_code not in (201, 409):
             raise RuntimeError(f"{self.email} could not sign up: {response}")
         self.sign_in()
 
     def sign_in(self) -> None:
         """A fresh access token, tried through passing failures like any write."""
-        deadline = time.monotonic() + WRITE_PATIENCE_S
-        while time.monotonic() < deadline:
-            try:
-                response = self.http.post(
-                    "/auth/token", data={"username": self.email, "password": PASSWORD}
-                )
-                if response.status_code == 200:
-                    token = response.json()["access_token"]
-                    self.http.headers["Authorization"] = f"Bearer {token}"
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(1)
-        raise RuntimeError(f"{self.email} could not sign in")
+        form = {"username": self.email, "password": PASSWORD}
+        response = Retrying(
+            retry=retry_if_exception_type(httpx.TransportError)
+            | retry_if_result(lambda response: response.status_code != 200),
+            wait=wait_fixed(1),
+            stop=stop_after_delay(WRITE_PATIENCE_S),
+            retry_error_callback=lambda _state: None,
+        )(self.http.post, "/auth/token", data=form)
+        if response is None:
+            raise RuntimeError(f"{self.email} could not sign in")
+        self.http.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+
+
+def _passing(response: httpx.Response | None) -> bool:
+    """No answer, or one that says to try again later."""
+    return response is None or response.status_code in PASSING
 
 
 def create_movies(stack: SoakStack, count: int, run: str) -> list[int]:
