@@ -118,12 +118,14 @@ def claim_outdated(
 def count_outdated(
     *, session: Session, served_model: str, scored_before: datetime, claimed_only: bool = False
 ) -> int:
-    """Reviews `claim_outdated` would take, or (`claimed_only`) those other scorers hold now."""
+    """Reviews `claim_outdated` would take, or (`claimed_only`) those under a scorer's claim.
+
+    A claim counts until a score or a release clears it, lapsed or not: a claim that lapsed just
+    after a `claim_outdated` passed it over is still work to take.
+    """
     condition = _outdated(served_model, scored_before)
     if claimed_only:
-        condition = and_(
-            condition, Review.claim_token.is_not(None), Review.claimed_until >= utcnow()
-        )
+        condition = and_(condition, Review.claim_token.is_not(None))
     return session.scalar(select(func.count(Review.id)).where(condition))
 
 

@@ -1,5 +1,6 @@
 """`python -m gateway.rescore` on PostgreSQL with a real model service: outdated reviews only."""
 
+import asyncio
 import json
 import os
 import signal
@@ -14,10 +15,13 @@ import httpx
 import pytest
 from sqlalchemy import insert, select, text
 
-from gateway.database import create_db_engine, create_session_factory
+from gateway.database import create_db_engine, create_session_factory, utcnow
 from gateway.migrate import upgrade_database
 from gateway.movies.models import Movie
+from gateway.rescore import rescore
+from gateway.reviews import claims
 from gateway.reviews.models import Review
+from gateway.scoring.client import ModelServiceClient
 from gateway.settings import Settings
 from tests.gateway.factories import predict
 
@@ -205,3 +209,43 @@ def test_three_copies_split_the_work_and_a_killed_one_is_made_good(database_url,
     assert rerun["outdated_before"] == 0
     after = reviews(database_url)
     assert {(r.sentiment_model, r.claim_token) for r in after.values()} == {(served_model, None)}
+
+
+def test_a_claim_that_lapses_as_the_copy_looks_elsewhere_is_still_taken(
+    database_url, model_service_url, monkeypatch
+):
+    """Another copy's claim lapses between this copy's claim (which passed it over) and its count
+    of what others hold: the review is taken, not left outdated."""
+    ids = seed_outdated(database_url, 1)
+    engine = create_db_engine(Settings(database_url=database_url))
+    session_factory = create_session_factory(engine)
+    with session_factory() as session:
+        claims.claim_outdated(
+            session=session, served_model="", scored_before=utcnow(), limit=1, lease_s=-1
+        )  # a copy that died, its lease already over
+    claim_outdated = claims.claim_outdated
+    calls = []
+
+    def claim_after_the_lapse(**kwargs):
+        calls.append(kwargs)
+        return [] if len(calls) == 1 else claim_outdated(**kwargs)  # the first ran before it
+
+    monkeypatch.setattr(claims, "claim_outdated", claim_after_the_lapse)
+    model_service = ModelServiceClient.connect(
+        model_service_url, None, timeout_s=30, connect_timeout_s=5
+    )
+
+    async def run() -> dict:
+        try:
+            return await rescore(
+                session_factory, model_service, batch_size=10, limit=None, dry_run=False,
+                poll_s=0.01,
+            )  # fmt: skip
+        finally:
+            await model_service.aclose()
+
+    summary = asyncio.run(run())
+    engine.dispose()
+
+    assert (summary["rescored"], summary["outdated_after"]) == (1, 0)
+    assert sorted(rescores_logged(database_url)) == ids
