@@ -82,9 +82,10 @@ def statuses(requests: Iterable[Request]) -> dict[str, int]:
 
 
 def memory_growth(samples: list[Sample]) -> dict[str, dict[str, float]]:
-    """Per part, the largest growth of one incarnation from its warm-up to its last sample.
+    """Per part, the largest growth of private memory in one incarnation, warm-up to last sample.
 
     An incarnation's first sample marks its start; one that ends before it is warm is not judged.
+    Beside it, that life's shared memory (touched, and the segments' size) at the same two samples.
     """
     lives: dict[tuple[str, int], list[Sample]] = defaultdict(list)
     for sample in samples:
@@ -94,14 +95,36 @@ def memory_growth(samples: list[Sample]) -> dict[str, dict[str, float]]:
         warm = [s for s in life if s.t_s >= life[0].t_s + WARM_UP_S]
         if len(warm) < 2:
             continue
-        ratio = warm[-1].mib / warm[0].mib - 1
-        judged = growth.setdefault(
-            part, {"growth": ratio, "warm_mib": warm[0].mib, "last_mib": warm[-1].mib, "lives": 0}
-        )
+        judged = growth.setdefault(part, {"growth": -1.0, "lives": 0})
         judged["lives"] += 1
+        ratio = warm[-1].mib / warm[0].mib - 1
         if ratio > judged["growth"]:
-            judged |= {"growth": ratio, "warm_mib": warm[0].mib, "last_mib": warm[-1].mib}
+            judged |= _life_figures(warm[0], warm[-1]) | {"growth": ratio}
     return {part: {k: round(v, 3) for k, v in g.items()} for part, g in growth.items()}
+
+
+def _life_figures(first: Sample, last: Sample) -> dict[str, float]:
+    return {
+        "warm_mib": first.mib,
+        "last_mib": last.mib,
+        "shared_warm_mib": first.shared_mib,
+        "shared_last_mib": last.shared_mib,
+        "shared_size_warm_mib": first.shared_size_mib,
+        "shared_size_last_mib": last.shared_size_mib,
+    }
+
+
+def _shared_failures(part: str, g: dict[str, float]) -> list[str]:
+    """Shared memory is judged by its bound: segments that keep growing, or pages past them."""
+    failures = []
+    if g["shared_size_last_mib"] > g["shared_size_warm_mib"] * (1 + MAX_GROWTH):
+        failures.append(
+            f"shared segments of {part} {g['shared_size_warm_mib']} → "
+            f"{g['shared_size_last_mib']} MiB"
+        )
+    if g["shared_last_mib"] > g["shared_size_last_mib"]:
+        failures.append(f"shared memory of {part} past its segments' size")
+    return failures
 
 
 def verdict(store: dict[str, int], growth: dict[str, dict[str, float]], ledger: Ledger) -> dict:
@@ -111,11 +134,10 @@ def verdict(store: dict[str, int], growth: dict[str, dict[str, float]], ledger: 
         for name in ("lost", "duplicated", "stale_edits", "resurrected", "unscored")
         if store[name]
     ]
-    failures += [
-        f"memory {part} +{g['growth']:.1%}"
-        for part, g in growth.items()
-        if g["growth"] > MAX_GROWTH
-    ]
+    for part, g in growth.items():
+        if g["growth"] > MAX_GROWTH:
+            failures.append(f"private memory {part} +{g['growth']:.1%}")
+        failures += _shared_failures(part, g)
     if ledger.surprises:
         failures.append(f"{len(ledger.surprises)} unexpected answers")
     return {"passed": not failures, "failures": failures}

@@ -1,7 +1,12 @@
-"""Memory of each part over the soak: the proportional set size (PSS) summed over its processes.
+"""Memory of each part over the soak, summed over its processes: private memory, and shared apart.
 
-PSS rather than RSS: PostgreSQL's backends and BentoML's workers share pages (shared buffers, the
-model's weights), and RSS would count each shared page once per process that touched it.
+Private memory is the proportional set size (PSS) of the processes' private mappings: heap,
+stacks, code, copy-on-write pages a fork still shares with its parent split between them. That is
+what a leak grows, and what the verdict judges.
+
+Shared mappings (PostgreSQL's shared buffers above all) are a segment of fixed size made once at
+start: its touched pages grow as the cache fills with a growing database, up to that size and
+never past it. Counted into one figure it reads as growth; it is sampled apart, with its size.
 """
 
 from __future__ import annotations
@@ -21,16 +26,31 @@ class Sample:
     part: str
     incarnation: int
     processes: int
-    mib: float
+    mib: float  # private mappings' PSS
+    shared_mib: float = 0.0  # shared mappings' PSS: the pages of them touched
+    shared_size_mib: float = 0.0  # the shared segments' size: what the touched pages are bound by
 
 
-def footprint_mib(processes: list[psutil.Process]) -> float:
-    total = 0
+@dataclass(frozen=True)
+class Footprint:
+    private_mib: float
+    shared_mib: float
+    shared_size_mib: float
+
+
+def footprint(processes: list[psutil.Process]) -> Footprint:
+    private = shared = 0
+    segments: dict[str, int] = {}
     for process in processes:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            info = process.memory_full_info()
-            total += getattr(info, "pss", info.rss)
-    return total / 2**20
+            for mapping in process.memory_maps(grouped=False):
+                if mapping.perms.endswith("s"):
+                    shared += mapping.pss
+                    # A segment is mapped by every process of the part: count its size once.
+                    segments[f"{mapping.path}:{mapping.size}"] = mapping.size
+                else:
+                    private += mapping.pss
+    return Footprint(private / 2**20, shared / 2**20, sum(segments.values()) / 2**20)
 
 
 class MemorySampler(threading.Thread):
@@ -52,13 +72,16 @@ class MemorySampler(threading.Thread):
         for part, processes in self.stack.processes().items():
             if part in self.stack.down:
                 continue
+            found = footprint(processes)
             self.samples.append(
                 Sample(
                     t_s,
                     part,
                     self.stack.incarnations[part],
                     len(processes),
-                    round(footprint_mib(processes), 1),
+                    round(found.private_mib, 1),
+                    round(found.shared_mib, 1),
+                    round(found.shared_size_mib, 1),
                 )
             )
 

@@ -58,13 +58,22 @@ def chart(results: dict[str, Any], path: Path) -> Path:
             if sample["part"] == part:
                 lives[sample["incarnation"]].append(sample)
         for number, life in sorted(lives.items()):
+            minutes_alive = [s["t_s"] / 60 for s in life]
             bottom.plot(
-                [s["t_s"] / 60 for s in life],
+                minutes_alive,
                 [s["mib"] for s in life],
                 color=color,
                 label=part if number == 0 else None,
             )
-    bottom.set_ylabel("memory (PSS), MiB")
+            if any(s["shared_mib"] for s in life):
+                bottom.plot(
+                    minutes_alive,
+                    [s["shared_mib"] for s in life],
+                    color=color,
+                    linestyle="--",
+                    label=f"{part} shared" if number == 0 else None,
+                )
+    bottom.set_ylabel("private memory (PSS), MiB; dashed: shared")
     bottom.set_xlabel("minutes")
     for axis in (top, bottom):
         for fault in results["faults"]:
@@ -157,18 +166,23 @@ def render(results: dict[str, Any]) -> str:
         _row(
             [
                 "process",
-                "memory after warm-up (MiB)",
+                "private memory after warm-up (MiB)",
                 "at the end of that life (MiB)",
                 "growth",
+                "shared: touched after warm-up → at the end, of the segments' size (MiB)",
                 "lives judged",
             ]
         ),
-        _row(["---"] * 5),
+        _row(["---"] * 6),
     ]
     for part, g in results["memory_growth"].items():
-        lines.append(
-            _row([part, g["warm_mib"], g["last_mib"], f"{g['growth']:+.1%}", int(g["lives"])])
+        shared = (
+            f"{g['shared_warm_mib']} → {g['shared_last_mib']} of {g['shared_size_last_mib']}"
+            if g["shared_size_last_mib"]
+            else "none"
         )
+        growth = f"{g['growth']:+.1%}"
+        lines.append(_row([part, g["warm_mib"], g["last_mib"], growth, shared, int(g["lives"])]))
     lines += ["", "![latency and memory over the soak](soak/soak.png)", "", END]
     return "\n".join(lines)
 

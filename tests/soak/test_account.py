@@ -1,6 +1,12 @@
 """The soak's accounting on made-up ledgers and rows: each kind of broken promise is caught."""
 
-from scripts.soak.account import StoredReview, ledger_against_rows, memory_growth, outside_faults
+from scripts.soak.account import (
+    StoredReview,
+    ledger_against_rows,
+    memory_growth,
+    outside_faults,
+    verdict,
+)
 from scripts.soak.memory import Sample
 from scripts.soak.stack import Fault
 from scripts.soak.traffic import Ledger, Request, Written
@@ -73,3 +79,32 @@ def test_memory_growth_is_judged_per_life_from_its_warm_up():
         ]
         == 1
     )
+
+
+def postgres_life(private: list[float], shared: list[float], size: list[float]) -> list[Sample]:
+    return [
+        Sample(60 * i, "postgres", 0, 10, mib, touched, segments)
+        for i, (mib, touched, segments) in enumerate(zip(private, shared, size, strict=True))
+    ]
+
+
+def failures_of(samples: list[Sample]) -> list[str]:
+    store = dict.fromkeys(("lost", "duplicated", "stale_edits", "resurrected", "unscored"), 0)
+    return verdict(store, memory_growth(samples), Ledger(run="soak1"))["failures"]
+
+
+def test_shared_buffers_filling_within_their_segment_are_not_growth():
+    # Private memory flat; the cache fills from 20 to 90 of a 150 MiB segment.
+    samples = postgres_life([30, 31, 31, 31.5], [10, 20, 60, 90], [150] * 4)
+    growth = memory_growth(samples)["postgres"]
+    assert growth["growth"] == round(31.5 / 31 - 1, 3)
+    assert (growth["shared_warm_mib"], growth["shared_last_mib"]) == (60, 90)
+    assert failures_of(samples) == []
+
+
+def test_private_growth_or_growing_shared_segments_fail_the_verdict():
+    assert failures_of(postgres_life([30, 31, 31, 40], [10] * 4, [150] * 4)) == [
+        "private memory postgres +29.0%"
+    ]
+    [failure] = failures_of(postgres_life([30] * 4, [10, 20, 30, 40], [150, 150, 150, 200]))
+    assert failure.startswith("shared segments of postgres 150")
