@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from model_service.dispatch import holds_lone_requests, stop_holding_lone_requests
 from model_service.inference import SentimentModel, available_cores
 from model_service.lifetime import die_with_arbiter, remember_arbiter
+from model_service.request_path import request_path_trimmed, trim_request_path
 from model_service.settings import settings
 
 # First thing in a worker (BentoML numbers workers; the arbiter and in-process tests have none).
@@ -27,6 +28,8 @@ if bentoml.server_context.worker_index is not None:
 
 if not settings.hold_lone_requests:
     stop_holding_lone_requests()
+if settings.trim_request_path:
+    trim_request_path()
 
 OVERLOADED = {
     "error": "overloaded: the request could not be scheduled within the latency budget "
@@ -188,6 +191,10 @@ class _ExpectedErrorsFilter(logging.Filter):
 
 logging.getLogger("bentoml._internal.server.http_app").addFilter(_ExpectedErrorsFilter())
 
+# Allocations between young collections, then young collections per middle one, middle per full
+# (Python's defaults: 700, 10, 10).
+GC_THRESHOLDS = (20_000, 20, 100)
+
 # Counted once: the cgroup quota does not change under a running service.
 WORKERS = settings.worker_count(available_cores())
 
@@ -196,6 +203,8 @@ WORKERS = settings.worker_count(available_cores())
     workers=WORKERS,
     traffic={"timeout": settings.timeout_s, "max_concurrency": settings.max_concurrency},
     logging={"access": {"enabled": settings.access_log}},
+    # A pattern every URL matches: no span is built.
+    tracing={} if settings.trace_requests else {"excluded_urls": ".*"},
 )
 class SentimentService:
     """Korean movie-review sentiment from an INT8 ONNX bundle in the BentoML model store."""
@@ -222,16 +231,20 @@ class SentimentService:
         remember_arbiter()
 
     @bentoml.on_startup
-    def freeze_startup_heap(self) -> None:
-        """Take what the worker keeps for its whole life out of the garbage collector's scans.
+    def tune_garbage_collection(self) -> None:
+        """Take what the worker keeps for its whole life out of the garbage collector's scans, and
+        collect the young generation less often.
 
         By now the worker holds BentoML, the app, the model and its tokenizer: tens of thousands
         of objects that every full collection would walk, stalling all of the worker's requests
-        and showing in the tail latency (docs/benchmarks/FINDINGS.md, section 3). Objects made
-        later are collected as usual.
+        and showing in the tail latency (docs/benchmarks/FINDINGS.md, section 3). A request's own
+        objects die by reference count, yet under load Python's default thresholds still run a
+        collection every ten or so requests and a full one every thousand or so, each stalling every
+        request in flight; cycles are still found with the thresholds spaced out.
         """
         gc.collect()
         gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
 
     @bentoml.api(
         batchable=settings.batching,
@@ -262,6 +275,7 @@ class SentimentService:
             "max_batch_size": settings.max_batch_size,
             "max_latency_ms": settings.max_latency_ms,
             "holds_lone_requests": holds_lone_requests(),
+            "request_path_trimmed": request_path_trimmed(),
             "workers": WORKERS,
             "intra_op_threads": self.intra_op_threads,
             "card": self.model.card,

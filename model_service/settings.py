@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     # BentoML holds a request that finds its worker idle, for company, by a wait its own history
     # inflates after bursts (model_service/dispatch.py). Off: a batch is what queued meanwhile.
     hold_lone_requests: bool = False
+    # Two costs BentoML's request path pays on every request for nothing, patched out
+    # (model_service/request_path.py); false runs BentoML's own path.
+    trim_request_path: bool = True
+    # OpenTelemetry spans of HTTP requests. BentoML samples none unless its tracing is
+    # configured, yet builds every span; set true together with a tracing exporter.
+    trace_requests: bool = False
     # In-flight requests per instance before 429; the whole request's deadline (504).
     max_concurrency: int = Field(256, ge=1)
     timeout_s: float = Field(30.0, gt=0)

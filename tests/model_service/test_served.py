@@ -137,6 +137,7 @@ def test_health_metrics_and_model_endpoints(model_service_url: str, tiny_model_t
     assert described["model"] == tiny_model_tag
     # Reported by the worker that answered, from its patched dispatcher (model_service/dispatch).
     assert described["holds_lone_requests"] is False
+    assert described["request_path_trimmed"] is True  # model_service/request_path
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from opentelemetry.instrumentation import asgi as asgi_tracing
 
 from model_service.inference import SentimentModel, available_cores
-from model_service.service import SentimentService
+from model_service.service import GC_THRESHOLDS, SentimentService
 from model_service.settings import settings
 from tests.model_service.bad_inputs import BAD_INPUTS, BadInput
 from tests.support.asgi import TestClient
 
+DEFAULT_GC_THRESHOLDS = gc.get_threshold()
 PREDICTION_KEYS = {"label", "confidence", "probabilities", "positivity", "model", "truncated"}
 
 
@@ -34,7 +36,9 @@ def client(tiny_bundle: Path, tiny_model_tag: str) -> Iterator[TestClient]:
         patch.setattr(SentimentService.inner, "bundle", entry)
         with TestClient(SentimentService.to_asgi()) as test_client:
             yield test_client
-    gc.unfreeze()  # the service's startup hook froze this test process's heap
+    # The service's startup hook froze this test process's heap and spaced its collections.
+    gc.unfreeze()
+    gc.set_threshold(*DEFAULT_GC_THRESHOLDS)
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +95,23 @@ def test_model_endpoint_describes_the_served_model(
 def test_startup_takes_the_loaded_heap_out_of_collections(client: TestClient) -> None:
     # The startup hook ran in this process once the service had loaded its model.
     assert gc.get_freeze_count() > 0
+    assert gc.get_threshold() == GC_THRESHOLDS
 
 
 def test_health_endpoints_answer(client: TestClient) -> None:
     assert client.get("/livez").status_code == 200
     assert client.get("/readyz").status_code == 200
+
+
+def test_requests_build_no_tracing_span_unless_asked_for(client: TestClient, monkeypatch) -> None:
+    # BentoML samples no span unless its tracing is configured, but would build one a request.
+    spans = []
+    start_span = asgi_tracing._start_internal_or_server_span
+
+    def counted(*args, **kwargs):
+        spans.append(kwargs.get("span_name"))
+        return start_span(*args, **kwargs)
+
+    monkeypatch.setattr(asgi_tracing, "_start_internal_or_server_span", counted)
+    assert client.post("/classify", json={"texts": ["재밌다"]}).status_code == 200
+    assert spans == []
