@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 # Designs in the served section: results key → name in tables and charts.
@@ -102,17 +102,19 @@ def batching_gain_target(on64: dict, off64: dict, batch64: dict, batch1: dict) -
     return _target("batching_gain_vs_bound", text, value, 0.9, value >= 0.9, detail)
 
 
-def evaluate_peer_targets(designs: dict, ours: str, concurrency: int = 64) -> list[dict]:
+def evaluate_peer_targets(
+    designs: dict, ours: str, concurrency: int = 64, not_peers: Collection[str] = ()
+) -> list[dict]:
     """Ahead of every peer: ours ≥ 1.0× the best measured peer's texts/s, p99 no worse.
 
-    `designs` maps a key to its `points` (None for a peer that did not run); no target without
-    a peer measured at `concurrency`.
+    `designs` maps a key to its `points` (None for a peer that did not run); `not_peers` are
+    designs of ours (baselines), not peers. No target without a peer measured at `concurrency`.
     """
     mine = point_at(designs[ours]["points"], concurrency)
     measured = {
         key: point_at(design["points"], concurrency)
         for key, design in designs.items()
-        if key != ours and design.get("points")
+        if key != ours and key not in not_peers and design.get("points")
     }
     if not measured:
         return []

@@ -317,3 +317,15 @@ def test_the_readme_shows_the_shadow_point_beside_the_gateway() -> None:
     gateway_section = readme[readme.index("## 4. The gateway") :]
     assert "with a candidate in shadow" in gateway_section
     assert "| 32 | 800 | " in gateway_section
+
+
+def test_a_baseline_of_ours_is_not_a_peer() -> None:
+    designs = {
+        "model_service": _design("ours", 1500.0, p99=150.0),
+        "model_service_bentoml_path": _design("ours, BentoML's path", 1700.0, p99=90.0),
+        "mosec": _design("Mosec", 1400.0, p99=160.0),
+    }
+    [target] = evaluate_peer_targets(
+        designs, "model_service", not_peers={"model_service_bentoml_path"}
+    )
+    assert target["best_peer"] == "mosec"

@@ -47,6 +47,7 @@ QUICK_CONCURRENCY = (8,)
 PEER_READY_TIMEOUT_S = 240.0
 PROBE_TIMEOUT_S = 30.0
 OURS = "model_service"
+OURS_BENTOML_PATH = "model_service_bentoml_path"
 PER_REQUEST = "per_request"
 
 
@@ -97,18 +98,28 @@ def probe(url: str, body: dict) -> str | None:
     return None
 
 
-def ours(options: PeersOptions, work: Path, runner: LoadRunner) -> dict:
-    """The model service as `make bench` serves it (adaptive batching, one worker per core)."""
-    home = work / "bentoml"
+def ours(
+    options: PeersOptions, work: Path, runner: LoadRunner, *, bentoml_path: bool = False
+) -> dict:
+    """The model service as `make bench` serves it (adaptive batching, one worker per core);
+    `bentoml_path`: with BentoML's own request path (model_service/request_path.py), the
+    baseline of what the trimmed path gains."""
+    home = work / ("bentoml-own-path" if bentoml_path else "bentoml")
     tag = register_bundle_in(home, options.bundle)
     env = {"MODEL_SERVICE_WORKERS": str(options.workers)}
+    title, layout = "model service (BentoML, adaptive batching)", ""
+    if bentoml_path:
+        env |= {"MODEL_SERVICE_TRIM_REQUEST_PATH": "false", "MODEL_SERVICE_TRACE_REQUESTS": "true"}
+        title = "model service on BentoML's own request path (baseline)"
+        layout = " `MODEL_SERVICE_TRIM_REQUEST_PATH=false`, `MODEL_SERVICE_TRACE_REQUESTS=true`."
     with ModelServiceProcess(home, tag, env=env) as service:
         pids = {"model service": service.process.pid}
-        points = runner.sweep(f"{service.url}/classify", options.concurrency, pids, "ours")
+        label = "ours, BentoML's path" if bentoml_path else "ours"
+        points = runner.sweep(f"{service.url}/classify", options.concurrency, pids, label)
     return {
-        "title": "model service (BentoML, adaptive batching)",
+        "title": title,
         "layout": f"`MODEL_SERVICE_WORKERS={options.workers}`, one onnxruntime thread each; "
-        "max batch 64; no batching window (a batch is what queued meanwhile).",
+        "max batch 64; no batching window (a batch is what queued meanwhile)." + layout,
         "points": points,
     }
 
@@ -182,11 +193,14 @@ def run(options: PeersOptions, argv: Sequence[str]) -> dict:
         bodies = request_bodies(texts, work)
         runners = {body: LoadRunner(options, path) for body, path in bodies.items()}
         designs[OURS] = ours(options, work, runners["classify"])
+        designs[OURS_BENTOML_PATH] = ours(options, work, runners["classify"], bentoml_path=True)
         designs[PER_REQUEST] = per_request(options, runners["classify"])
         for framework in PEERS:
             if not options.only or framework.key in options.only:
                 designs[framework.key] = peer(options, framework, runners, texts[0])
-    results["targets"] = evaluate_peer_targets(designs, OURS, max(options.concurrency))
+    results["targets"] = evaluate_peer_targets(
+        designs, OURS, max(options.concurrency), not_peers={OURS_BENTOML_PATH}
+    )
     results["ratio_vs_best_peer"] = results["targets"][0]["value"] if results["targets"] else None
     results["seconds"] = round(time.perf_counter() - started, 1)
     return results
