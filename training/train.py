@@ -122,6 +122,12 @@ def lr_lambda(total_steps: int, warmup_steps: int):
     return factor
 
 
+def clock() -> np.ndarray:
+    """Wall and CPU seconds now. CPU time (all the process's threads) is what other work on a
+    shared machine does not stretch, so runs of different objectives compare on it."""
+    return np.array([time.monotonic(), time.process_time()])
+
+
 class TrainingLoop:
     """What both phases share: AdamW with warmup and cosine decay, length-bucketed batches in a
     deterministic order, periodic evaluation, and a resumable state file written atomically."""
@@ -156,6 +162,12 @@ class TrainingLoop:
             self.optimizer, lr_lambda(self.total_steps, int(self.total_steps * s.warmup_ratio))
         )
         self.step, self.best_score, self.bad_evals, self.history = 0, -math.inf, 0, []
+        self.origin = clock()  # when this phase would have started had it trained only now
+
+    def time_spent(self) -> np.ndarray:
+        """Wall and CPU seconds this phase has trained, over all its runs; the evaluations'
+        time is left out, so that it does not depend on the dev set or --eval-every."""
+        return clock() - self.origin
 
     @property
     def state_path(self) -> Path:
@@ -171,6 +183,7 @@ class TrainingLoop:
                 "best_score": self.best_score,
                 "bad_evals": self.bad_evals,
                 "history": self.history,
+                "time_spent": self.time_spent().tolist(),
                 "torch_rng": torch.get_rng_state(),
             },
             self.state_path.with_suffix(".tmp"),
@@ -184,6 +197,8 @@ class TrainingLoop:
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.best_score = state["step"], state["best_score"]
         self.bad_evals, self.history = state["bad_evals"], state["history"]
+        # States saved before the time was kept count from this resume.
+        self.origin = clock() - np.array(state.get("time_spent", [0.0, 0.0]))
         torch.set_rng_state(state["torch_rng"])
         log.info("%s: resumed at step %d (best %.4f)", self.name, self.step, self.best_score)
 
@@ -212,7 +227,10 @@ class TrainingLoop:
 
     def evaluate(self) -> bool:
         """Dev figures; keeps the model when it improved. False when patience ran out."""
+        seconds, cpu_seconds = self.time_spent().round(3).tolist()
+        started = clock()
         metrics = {**self.dev_metrics(), "step": self.step}
+        metrics |= {"train_seconds": seconds, "train_cpu_seconds": cpu_seconds}
         self.history.append(metrics)
         log.info(
             "%s step %d dev %s", self.name, self.step, {k: round(v, 4) for k, v in metrics.items()}
@@ -223,6 +241,7 @@ class TrainingLoop:
         else:
             self.bad_evals += 1
         self.keep_snapshot()
+        self.origin += clock() - started  # an evaluation is not training time
         self.save_state()
         return self.bad_evals < self.s.patience
 
