@@ -45,6 +45,7 @@ def test_a_run_stopped_in_pre_training_resumes_and_ends_with_a_loadable_checkpoi
     pretraining = json.loads((out / "pretrained" / "pretraining.json").read_text())
     report = json.loads((out / "checkpoint" / "training.json").read_text())
     assert pretraining["stopped"] == "finished" and pretraining["steps"] > 0
+    assert pretraining["objective"] == "mlm"  # the default
     assert [h["step"] for h in pretraining["history"]][-1] == pretraining["steps"]
     assert report["pretraining"] == pretraining
     assert report["stopped"] == "finished"
