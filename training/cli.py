@@ -29,7 +29,7 @@ COMMANDS = {
     "train": Command(
         "training.train",
         (options.TrainRunOptions, options.TrainSettings),
-        "pre-train (masked LM) and fine-tune the default model from scratch; resumable",
+        "pre-train (masked LM or ELECTRA) and fine-tune the default model from scratch; resumable",
     ),
     "ngram-head": Command(
         "training.ngram_head",

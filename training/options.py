@@ -69,10 +69,28 @@ class TrainSettings:
     )
     batch_size: int = field(default=128, metadata=_help("reviews per step"))
     pretrain_epochs: float = field(
-        default=3.0, metadata=_help("masked-LM pre-training epochs; 0 skips pre-training")
+        default=3.0, metadata=_help("pre-training epochs; 0 skips pre-training")
+    )
+    pretrain_objective: Literal["mlm", "electra"] = field(
+        default="mlm",
+        metadata=_help(
+            "mlm: BERT's masked LM; electra: replaced-token detection against a small "
+            "masked-LM generator (ELECTRA)"
+        ),
     )
     pretrain_lr: float = field(default=5e-4, metadata=_help("pre-training peak learning rate"))
     mask_prob: float = field(default=0.15, metadata=_help("share of tokens masked in pre-training"))
+    generator_width: float = field(
+        default=0.25,
+        metadata=_help(
+            "electra: the generator's hidden size, heads and feed-forward size as a share of "
+            "the encoder's (ELECTRA's best: 1/4 to 1/3)"
+        ),
+    )
+    replaced_token_weight: float = field(
+        default=50.0,
+        metadata=_help("electra: weight λ of the replaced-token loss beside the generator's"),
+    )
     lr: float = field(default=3e-4, metadata=_help("fine-tuning peak learning rate"))
     warmup_ratio: float = field(default=0.03, metadata=_help("share of steps spent warming up"))
     weight_decay: float = field(default=0.01, metadata=_help("AdamW weight decay"))

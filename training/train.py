@@ -1,8 +1,9 @@
 """Train the default Korean sentiment model from scratch on the Naver review data.
 
 A small BERT with its own WordPiece tokenizer, in two phases that share one loop:
-1. masked-LM pre-training on the training reviews' text (labels unused), so the encoder learns
-   the language of the reviews before it learns their sentiment;
+1. pre-training on the training reviews' text (labels unused), so the encoder learns the language
+   of the reviews before it learns their sentiment: masked LM, or ELECTRA's replaced-token
+   detection (`--pretrain-objective electra`), whose discriminator becomes the encoder;
 2. fine-tuning on negative/neutral/positive (from star ratings) with an auxiliary rating head,
    early-stopped on dev.
 Both phases checkpoint and resume. The result is a Hugging Face checkpoint directory that
@@ -29,8 +30,12 @@ from transformers import (
     BertConfig,
     BertForMaskedLM,
     BertForSequenceClassification,
+    BertModel,
+    ElectraConfig,
+    ElectraForMaskedLM,
     PreTrainedTokenizerFast,
 )
+from transformers.models.electra.modeling_electra import ElectraDiscriminatorPredictions
 
 from model_service.inference import LABELS
 from training.data import (
@@ -42,7 +47,7 @@ from training.data import (
     read_reviews,
 )
 from training.metrics import headline_metrics, score, tune_logit_offsets
-from training.options import TrainRunOptions, TrainSettings
+from training.options import TrainRunOptions, TrainSettings, UsageError
 from training.tokenizer import SPECIAL_TOKENS, train_tokenizer
 
 log = logging.getLogger(__name__)
@@ -122,6 +127,12 @@ def lr_lambda(total_steps: int, warmup_steps: int):
     return factor
 
 
+def clock() -> np.ndarray:
+    """Wall and CPU seconds now. CPU time (all the process's threads) is what other work on a
+    shared machine does not stretch, so runs of different objectives compare on it."""
+    return np.array([time.monotonic(), time.process_time()])
+
+
 class TrainingLoop:
     """What both phases share: AdamW with warmup and cosine decay, length-bucketed batches in a
     deterministic order, periodic evaluation, and a resumable state file written atomically."""
@@ -156,6 +167,12 @@ class TrainingLoop:
             self.optimizer, lr_lambda(self.total_steps, int(self.total_steps * s.warmup_ratio))
         )
         self.step, self.best_score, self.bad_evals, self.history = 0, -math.inf, 0, []
+        self.origin = clock()  # when this phase would have started had it trained only now
+
+    def time_spent(self) -> np.ndarray:
+        """Wall and CPU seconds this phase has trained, over all its runs; the evaluations'
+        time is left out, so that it does not depend on the dev set or --eval-every."""
+        return clock() - self.origin
 
     @property
     def state_path(self) -> Path:
@@ -171,6 +188,7 @@ class TrainingLoop:
                 "best_score": self.best_score,
                 "bad_evals": self.bad_evals,
                 "history": self.history,
+                "time_spent": self.time_spent().tolist(),
                 "torch_rng": torch.get_rng_state(),
             },
             self.state_path.with_suffix(".tmp"),
@@ -184,6 +202,8 @@ class TrainingLoop:
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.best_score = state["step"], state["best_score"]
         self.bad_evals, self.history = state["bad_evals"], state["history"]
+        # States saved before the time was kept count from this resume.
+        self.origin = clock() - np.array(state.get("time_spent", [0.0, 0.0]))
         torch.set_rng_state(state["torch_rng"])
         log.info("%s: resumed at step %d (best %.4f)", self.name, self.step, self.best_score)
 
@@ -212,7 +232,10 @@ class TrainingLoop:
 
     def evaluate(self) -> bool:
         """Dev figures; keeps the model when it improved. False when patience ran out."""
+        seconds, cpu_seconds = self.time_spent().round(3).tolist()
+        started = clock()
         metrics = {**self.dev_metrics(), "step": self.step}
+        metrics |= {"train_seconds": seconds, "train_cpu_seconds": cpu_seconds}
         self.history.append(metrics)
         log.info(
             "%s step %d dev %s", self.name, self.step, {k: round(v, 4) for k, v in metrics.items()}
@@ -223,6 +246,7 @@ class TrainingLoop:
         else:
             self.bad_evals += 1
         self.keep_snapshot()
+        self.origin += clock() - started  # an evaluation is not training time
         self.save_state()
         return self.bad_evals < self.s.patience
 
@@ -282,10 +306,10 @@ class Pretrainer(TrainingLoop):
         train: EncodedSplit,
         dev: EncodedSplit,
         config: BertConfig,
+        model: nn.Module | None = None,  # another objective's network (ElectraPretrainer's)
     ) -> None:
-        super().__init__(
-            s, out_dir, train, dev, BertForMaskedLM(config), s.pretrain_lr, s.pretrain_epochs
-        )
+        model = BertForMaskedLM(config) if model is None else model
+        super().__init__(s, out_dir, train, dev, model, s.pretrain_lr, s.pretrain_epochs)
         # The same masked dev positions at every evaluation, so the losses compare.
         self.dev_batches = [collate(dev, index) for index in dev_batches(dev, 512)]
         generator = torch.get_rng_state()
@@ -320,6 +344,156 @@ class Pretrainer(TrainingLoop):
 
     def keep_best(self) -> None:
         self.model.save_pretrained(self.out_dir / "pretrained")
+
+
+# --- ELECTRA ----------------------------------------------------------------------------------
+
+
+def generator_config(config: BertConfig, s: TrainSettings) -> ElectraConfig:
+    """ELECTRA's generator: the encoder's depth at a share of its width (hidden size, heads and
+    feed-forward alike, the hidden size a multiple of the heads), reading the encoder's embeddings
+    through a projection and predicting tokens through them."""
+    heads = max(1, round(config.num_attention_heads * s.generator_width))
+    width = heads * max(1, round(config.hidden_size * s.generator_width / heads))
+    return ElectraConfig(
+        vocab_size=config.vocab_size,
+        embedding_size=config.hidden_size,
+        hidden_size=width,
+        num_hidden_layers=config.num_hidden_layers,
+        num_attention_heads=heads,
+        intermediate_size=max(1, round(config.intermediate_size * width / config.hidden_size)),
+        max_position_embeddings=config.max_position_embeddings,
+        type_vocab_size=config.type_vocab_size,
+        pad_token_id=config.pad_token_id,
+    )
+
+
+class ReplacedTokenDetection(nn.Module):
+    """ELECTRA's pair: a small masked-LM generator whose samples replace the masked tokens, and a
+    discriminator that tells for every token whether it was replaced.
+
+    The discriminator is the BERT encoder fine-tuning starts from (BertModel of make_config, so
+    it is saved as it is); the generator reads its embeddings (token, position and their norm, as
+    ELECTRA shares them) and predicts through its token embeddings, so both losses train them.
+    """
+
+    def __init__(self, config: BertConfig, s: TrainSettings) -> None:
+        super().__init__()
+        self.discriminator = BertModel(config, add_pooling_layer=False)
+        self.replaced_head = ElectraDiscriminatorPredictions(config)  # dense, activation, logit
+        self.generator = ElectraForMaskedLM(generator_config(config, s))
+        embeddings = self.discriminator.embeddings
+        self.generator.electra.embeddings = embeddings
+        self.generator.generator_lm_head.weight = embeddings.word_embeddings.weight
+
+    def generator_logits(self, ids, attention_mask, targets) -> torch.Tensor:
+        """The generator's vocabulary logits at the masked positions (projected only there)."""
+        hidden = self.generator.electra(input_ids=ids, attention_mask=attention_mask)
+        masked = hidden.last_hidden_state[targets != -100]
+        return self.generator.generator_lm_head(self.generator.generator_predictions(masked))
+
+    def replaced_logits(self, ids, attention_mask) -> torch.Tensor:
+        """The discriminator's logit that each real token was replaced ([CLS], [SEP] included, as
+        ELECTRA scores every token of the input)."""
+        hidden = self.discriminator(input_ids=ids, attention_mask=attention_mask)
+        return self.replaced_head(hidden.last_hidden_state[attention_mask == 1])
+
+
+def replace_tokens(
+    ids: torch.Tensor, targets: torch.Tensor, samples: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """ELECTRA's corruption: the samples (one per masked position, in order) replace the masked
+    tokens. Returns the replaced ids and the labels, 1 where a token differs from the original: a
+    sample that is the original token is a real token, as in ELECTRA."""
+    replaced = ids.clone()
+    replaced[targets != -100] = samples
+    return replaced, (replaced != ids).float()
+
+
+def token_frequencies(split: EncodedSplit, vocab_size: int) -> torch.Tensor:
+    """How often each word token occurs in a split (special tokens never)."""
+    counts = np.bincount(np.concatenate(split.ids), minlength=vocab_size).astype(np.float64)
+    counts[: len(SPECIAL_TOKENS)] = 0
+    return torch.from_numpy(counts)
+
+
+class ElectraPretrainer(Pretrainer):
+    """Phase 1 as ELECTRA: the generator's masked-LM loss plus λ times the discriminator's
+    replaced-token loss; the kept encoder is the discriminator with the lowest dev replaced-token
+    loss, saved to OUT/pretrained for phase 2."""
+
+    def __init__(
+        self,
+        s: TrainSettings,
+        out_dir: Path,
+        train: EncodedSplit,
+        dev: EncodedSplit,
+        config: BertConfig,
+    ) -> None:
+        super().__init__(s, out_dir, train, dev, config, ReplacedTokenDetection(config, s))
+        # Dev replacements fixed once, at the fixed masked positions: the generator's samples get
+        # harder to tell as it learns, so losses on them would not compare between evaluations.
+        # Drawn from the training text's token frequencies, which are harder to tell than
+        # uniformly random tokens.
+        frequencies = token_frequencies(train, config.vocab_size)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(s.seed + 1)  # a stream apart from the one that chose the positions
+            self.dev_replaced = [
+                replace_tokens(
+                    b["input_ids"],
+                    targets,
+                    torch.multinomial(frequencies, int((targets != -100).sum()), replacement=True),
+                )
+                for b, (_, targets) in zip(self.dev_batches, self.dev_masked, strict=True)
+            ]
+
+    def loss(self, batch):
+        ids, attention_mask = batch["input_ids"], batch["attention_mask"]
+        vocab_size = self.model.discriminator.config.vocab_size
+        masked, targets = mask_tokens(ids, attention_mask, self.s, vocab_size)
+        logits = self.model.generator_logits(masked, attention_mask, targets)
+        generator_loss = functional.cross_entropy(logits, targets[targets != -100])
+        # Samples, as ELECTRA's: plausible replacements that vary from step to step; no gradient
+        # flows through them.
+        samples = torch.multinomial(logits.detach().softmax(-1), 1).squeeze(1)
+        replaced, labels = replace_tokens(ids, targets, samples)
+        replaced_loss = functional.binary_cross_entropy_with_logits(
+            self.model.replaced_logits(replaced, attention_mask), labels[attention_mask == 1]
+        )
+        return generator_loss + self.s.replaced_token_weight * replaced_loss
+
+    @torch.no_grad()
+    def dev_metrics(self) -> dict[str, float]:
+        self.model.eval()
+        generator_loss = replaced_loss = correct = masked_count = real_count = 0.0
+        batches = zip(self.dev_batches, self.dev_masked, self.dev_replaced, strict=True)
+        for batch, (masked, targets), (replaced, labels) in batches:
+            attention_mask = batch["attention_mask"]
+            predicted = targets[targets != -100]
+            logits = self.model.generator_logits(masked, attention_mask, targets)
+            generator_loss += float(functional.cross_entropy(logits, predicted, reduction="sum"))
+            masked_count += len(predicted)
+            real = labels[attention_mask == 1]
+            told = self.model.replaced_logits(replaced, attention_mask)
+            replaced_loss += float(
+                functional.binary_cross_entropy_with_logits(told, real, reduction="sum")
+            )
+            correct += int(((told > 0).float() == real).sum())
+            real_count += len(real)
+        self.model.train()
+        loss = replaced_loss / real_count
+        return {
+            "replaced_token_loss": loss,
+            "replaced_token_accuracy": correct / real_count,
+            "generator_masked_lm_loss": generator_loss / masked_count,
+            "score": -loss,
+        }
+
+    def keep_best(self) -> None:
+        self.model.discriminator.save_pretrained(self.out_dir / "pretrained")
+
+
+PRETRAINERS = {"mlm": Pretrainer, "electra": ElectraPretrainer}
 
 
 class Trainer(TrainingLoop):
@@ -508,10 +682,16 @@ def pretrain(
     record = args.out / "pretrained" / "pretraining.json"
     if args.resume and record.exists():
         done = json.loads(record.read_text())
+        objective = done.get("objective", "mlm")  # records from before ELECTRA are masked LM's
+        if objective != s.pretrain_objective:
+            raise UsageError(
+                f"{record.parent} was pre-trained with --pretrain-objective {objective}; "
+                "resume with that, or start another --out"
+            )
         if done.get("epochs", s.pretrain_epochs) >= s.pretrain_epochs:
             return done
         log.info("pre-training goes on from %s to %s epochs", done["epochs"], s.pretrain_epochs)
-    pretrainer = Pretrainer(s, args.out, train, dev, config)
+    pretrainer = PRETRAINERS[s.pretrain_objective](s, args.out, train, dev, config)
     if args.resume and pretrainer.state_path.exists():
         pretrainer.load_state()
     # A fine-tuning state belongs to the encoder it started from, which is about to change.
@@ -521,6 +701,7 @@ def pretrain(
         return None
     log.info("pre-training stopped: %s after %d steps", reason, pretrainer.step)
     report = {
+        "objective": s.pretrain_objective,
         "stopped": reason,
         "epochs": s.pretrain_epochs,
         "steps": pretrainer.step,

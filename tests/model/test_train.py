@@ -17,6 +17,10 @@ TINY = ["--vocab-size", "300", "--hidden", "16", "--layers", "1", "--heads", "2"
         "--pretrain-epochs", "2", "--epochs", "2", "--patience", "100"]  # fmt: skip
 
 
+def times(history: list[dict], key: str = "train_cpu_seconds") -> list[float]:
+    return [entry[key] for entry in history]
+
+
 def train(data_dir: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "training", "train", "--data-dir", str(data_dir),
                "--out", str(out), *TINY, *extra]  # fmt: skip
@@ -41,9 +45,15 @@ def test_a_run_stopped_in_pre_training_resumes_and_ends_with_a_loadable_checkpoi
     pretraining = json.loads((out / "pretrained" / "pretraining.json").read_text())
     report = json.loads((out / "checkpoint" / "training.json").read_text())
     assert pretraining["stopped"] == "finished" and pretraining["steps"] > 0
+    assert pretraining["objective"] == "mlm"  # the default
     assert [h["step"] for h in pretraining["history"]][-1] == pretraining["steps"]
     assert report["pretraining"] == pretraining
     assert report["stopped"] == "finished"
+    # Each evaluation says how long its phase had trained by then, in wall and CPU seconds.
+    for history in (pretraining["history"], report["history"]):
+        for key in ("train_seconds", "train_cpu_seconds"):
+            spent = times(history, key)
+            assert spent == sorted(spent) and spent[-1] > 0
     assert set(report["dev_tuned"]) == {"macro_f1", "binary_accuracy"}
     # The last three evaluations' weights were averaged and compared with the best one.
     evaluated = [h["step"] for h in report["history"]]
@@ -84,6 +94,9 @@ def test_more_pre_training_epochs_on_resume_go_on_and_restart_fine_tuning(
     assert "training.train train: resumed" not in longer.stderr
     record = json.loads((out / "pretrained" / "pretraining.json").read_text())
     assert record["epochs"] == 4.0 and record["steps"] == 2 * first["steps"]
+    # The resumed phase's time went on from the first run's.
+    assert record["history"][: len(first["history"])] == first["history"]
+    assert times(record["history"]) == sorted(times(record["history"]))
     report = json.loads((out / "checkpoint" / "training.json").read_text())
     assert report["pretraining"] == record and report["stopped"] == "finished"
 
