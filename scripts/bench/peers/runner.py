@@ -98,28 +98,38 @@ def probe(url: str, body: dict) -> str | None:
     return None
 
 
+# The settings that put the model service back on BentoML's own request path.
+BENTOML_PATH_ENV = {
+    "MODEL_SERVICE_TRIM_REQUEST_PATH": "false",
+    "MODEL_SERVICE_TRACE_REQUESTS": "true",
+}
+
+
 def ours(
-    options: PeersOptions, work: Path, runner: LoadRunner, *, bentoml_path: bool = False
+    options: PeersOptions,
+    store: tuple[Path, str],
+    runner: LoadRunner,
+    *,
+    bentoml_path: bool = False,
 ) -> dict:
-    """The model service as `make bench` serves it (adaptive batching, one worker per core);
-    `bentoml_path`: with BentoML's own request path (model_service/request_path.py), the
-    baseline of what the trimmed path gains."""
-    home = work / ("bentoml-own-path" if bentoml_path else "bentoml")
-    tag = register_bundle_in(home, options.bundle)
-    env = {"MODEL_SERVICE_WORKERS": str(options.workers)}
-    title, layout = "model service (BentoML, adaptive batching)", ""
-    if bentoml_path:
-        env |= {"MODEL_SERVICE_TRIM_REQUEST_PATH": "false", "MODEL_SERVICE_TRACE_REQUESTS": "true"}
-        title = "model service on BentoML's own request path (baseline)"
-        layout = " `MODEL_SERVICE_TRIM_REQUEST_PATH=false`, `MODEL_SERVICE_TRACE_REQUESTS=true`."
+    """The model service as `make bench` serves it (adaptive batching, one worker per core) from
+    `store` (its model store and tag); `bentoml_path`: with BentoML's own request path
+    (model_service/request_path.py), the baseline of what the trimmed path gains."""
+    home, tag = store
+    changed = BENTOML_PATH_ENV if bentoml_path else {}
+    env = {"MODEL_SERVICE_WORKERS": str(options.workers), **changed}
     with ModelServiceProcess(home, tag, env=env) as service:
         pids = {"model service": service.process.pid}
         label = "ours, BentoML's path" if bentoml_path else "ours"
         points = runner.sweep(f"{service.url}/classify", options.concurrency, pids, label)
+    title = "model service (BentoML, adaptive batching)"
+    if bentoml_path:
+        title = "model service on BentoML's own request path (baseline)"
     return {
         "title": title,
         "layout": f"`MODEL_SERVICE_WORKERS={options.workers}`, one onnxruntime thread each; "
-        "max batch 64; no batching window (a batch is what queued meanwhile)." + layout,
+        "max batch 64; no batching window (a batch is what queued meanwhile)."
+        + "".join(f" `{name}={value}`." for name, value in changed.items()),
         "points": points,
     }
 
@@ -192,8 +202,9 @@ def run(options: PeersOptions, argv: Sequence[str]) -> dict:
         work = Path(work_dir)
         bodies = request_bodies(texts, work)
         runners = {body: LoadRunner(options, path) for body, path in bodies.items()}
-        designs[OURS] = ours(options, work, runners["classify"])
-        designs[OURS_BENTOML_PATH] = ours(options, work, runners["classify"], bentoml_path=True)
+        store = (work / "bentoml", register_bundle_in(work / "bentoml", options.bundle))
+        designs[OURS] = ours(options, store, runners["classify"])
+        designs[OURS_BENTOML_PATH] = ours(options, store, runners["classify"], bentoml_path=True)
         designs[PER_REQUEST] = per_request(options, runners["classify"])
         for framework in PEERS:
             if not options.only or framework.key in options.only:
