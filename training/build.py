@@ -2,9 +2,10 @@
 
     python -m training build --source checkpoints/baseline --out models/korean-sentiment
     python -m training build --source matthewburke/korean_sentiment --labels negative,positive
-Export (Optimum) → INT8 quantization (static by default, preset for this CPU) → FP32/INT8 parity
-gate on a dev sample → bundle directory (model.onnx, tokenizer.json, config.json, card.json) →
-model store.
+Export (Optimum) → INT8 quantization (static by default, preset for this CPU) → the checkpoint's
+rating head, if it keeps one, as a second output `stars` (training.rating_head) → FP32/INT8 parity
+gate on a dev sample (labels, and stars) → bundle directory (model.onnx, tokenizer.json,
+config.json, card.json) → model store.
 """
 
 from __future__ import annotations
@@ -367,8 +368,14 @@ def parity_report(
     *,
     min_agreement: float,
     max_accuracy_drop: float,
+    fp32_stars: np.ndarray | None = None,
+    int8_stars: np.ndarray | None = None,
+    stars_tolerance: float = 0.2,
+    min_stars_agreement: float = 0.99,
 ) -> dict:
-    """Agreement of served labels and the accuracy drop FP32 → INT8; `passed`: the gate holds.
+    """Agreement of served labels and the accuracy drop FP32 → INT8, and for a bundle with stars
+    the share of texts whose INT8 stars are within `stars_tolerance` of FP32's; `passed`: the
+    gate holds on both.
 
     Accuracy is the model's own task: three-class accuracy, or balanced binary accuracy for
     two-class models (their neutral comes from a threshold, not from training).
@@ -380,6 +387,10 @@ def parity_report(
     metric = "accuracy" if neutral_threshold is None else "binary_accuracy"
     agreement = float(np.mean(fp32_labels == int8_labels))
     drop = fp32_metrics[metric] - int8_metrics[metric]
+    stars = None
+    if fp32_stars is not None and int8_stars is not None:
+        stars = stars_parity(fp32_stars, int8_stars, stars_tolerance, min_stars_agreement)
+    labels_hold = agreement >= min_agreement and drop <= max_accuracy_drop
     return {
         "n": len(gold),
         "agreement": agreement,
@@ -389,9 +400,27 @@ def parity_report(
         "accuracy_drop": drop,
         "min_agreement": min_agreement,
         "max_accuracy_drop": max_accuracy_drop,
-        "passed": agreement >= min_agreement and drop <= max_accuracy_drop,
+        "labels_passed": labels_hold,
+        "stars": stars,
+        "passed": labels_hold and (stars is None or stars["passed"]),
         "forced": False,
         "metrics": {"fp32": _headline(fp32_metrics), "int8": _headline(int8_metrics)},
+    }
+
+
+def stars_parity(
+    fp32: np.ndarray, int8: np.ndarray, tolerance: float, min_agreement: float
+) -> dict:
+    """How closely the INT8 model's stars follow the FP32 model's on the same texts."""
+    difference = np.abs(np.asarray(int8, np.float64) - np.asarray(fp32, np.float64))
+    agreement = float(np.mean(difference <= tolerance)) if len(difference) else 1.0
+    return {
+        "agreement": agreement,
+        "tolerance": tolerance,
+        "min_agreement": min_agreement,
+        "max_difference": float(difference.max(initial=0.0)),
+        "mean_difference": float(difference.mean()) if len(difference) else 0.0,
+        "passed": agreement >= min_agreement,
     }
 
 
@@ -399,13 +428,23 @@ def enforce_parity(parity: dict, force: bool) -> dict:
     """Refuse the build when the gate fails, unless forced (then the card records it)."""
     if parity["passed"]:
         return parity
-    reason = (
-        f"INT8 disagrees with FP32: agreement {parity['agreement']:.2%} on {parity['n']} dev "
-        f"reviews (needs ≥ {parity['min_agreement']:.0%}), {parity['accuracy_metric']} "
-        f"{parity['fp32_accuracy']:.4f} → {parity['int8_accuracy']:.4f} "
-        f"(drop {parity['accuracy_drop'] * 100:.2f} points, "
-        f"allowed {parity['max_accuracy_drop'] * 100:.1f})"
-    )
+    reasons = []
+    if not parity["labels_passed"]:
+        reasons.append(
+            f"INT8 disagrees with FP32: agreement {parity['agreement']:.2%} on {parity['n']} dev "
+            f"reviews (needs ≥ {parity['min_agreement']:.0%}), {parity['accuracy_metric']} "
+            f"{parity['fp32_accuracy']:.4f} → {parity['int8_accuracy']:.4f} "
+            f"(drop {parity['accuracy_drop'] * 100:.2f} points, "
+            f"allowed {parity['max_accuracy_drop'] * 100:.1f})"
+        )
+    stars = parity.get("stars")
+    if stars is not None and not stars["passed"]:
+        reasons.append(
+            f"INT8 stars drift from FP32's: {stars['agreement']:.2%} of {parity['n']} dev "
+            f"reviews within {stars['tolerance']} stars (needs ≥ {stars['min_agreement']:.0%}), "
+            f"the largest difference {stars['max_difference']:.2f} stars"
+        )
+    reason = "; ".join(reasons)
     if not force:
         raise BuildRefused(
             f"build refused: {reason}. Try another --preset or --per-channel, or pass --force to "
@@ -603,8 +642,8 @@ def build(options: BuildOptions) -> dict:
         card |= {"version": version, "quantization": quantization}
         bundle = stage_bundle(work / "bundle", int8_path, tokenizer, config, card)
         int8_model = SentimentModel.load(bundle)
-        fp32_probs = score(fp32_model, texts).probabilities
-        int8_probs = score(int8_model, texts).probabilities
+        fp32_scored, int8_scored = score(fp32_model, texts), score(int8_model, texts)
+        fp32_probs, int8_probs = fp32_scored.probabilities, int8_scored.probabilities
         threshold = card["neutral_threshold"]
         if len(labels) == 2:
             threshold = options.neutral_threshold or tune_neutral_threshold(gold, fp32_probs)
@@ -615,6 +654,10 @@ def build(options: BuildOptions) -> dict:
             threshold,
             min_agreement=options.min_agreement,
             max_accuracy_drop=options.max_accuracy_drop,
+            fp32_stars=fp32_scored.stars,
+            int8_stars=int8_scored.stars,
+            stars_tolerance=options.stars_tolerance,
+            min_stars_agreement=options.min_stars_agreement,
         )
         parity = enforce_parity(parity, options.force)
         latency = single_text_latency(
