@@ -168,6 +168,12 @@ def positivity(probabilities: np.ndarray) -> np.ndarray:
     return probabilities[:, POSITIVE] + 0.5 * probabilities[:, NEUTRAL]
 
 
+def rounded_stars(stars: np.ndarray) -> list[float]:
+    """The stars as predictions carry them: Python floats to two decimals (8.7, not float32's
+    8.699999809...)."""
+    return [round(star, 2) for star in stars.tolist()]
+
+
 def sub_batches(lengths: np.ndarray) -> list[np.ndarray]:
     """Indices grouped into length buckets: sorted by token count, cut by count and token budget."""
     order = np.argsort(lengths, kind="stable")
@@ -248,12 +254,7 @@ class SentimentModel:
         winner, confidence = decide(probabilities, self.neutral_threshold)
         scores = positivity(probabilities)
         rows = probabilities.tolist()
-        # float64 before rounding, so 8.7 reads 8.7 and not float32's 8.699999809...
-        stars_rounded = (
-            np.round(stars.astype(np.float64), 2).tolist()
-            if stars is not None
-            else [None] * len(rows)
-        )
+        stars_rounded = rounded_stars(stars) if stars is not None else [None] * len(rows)
         return [
             Prediction(
                 label=LABELS[w],

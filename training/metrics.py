@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, recall_score
 
-from model_service.inference import LABELS, NEUTRAL, POSITIVE
+from model_service.inference import LABELS, NEUTRAL, POSITIVE, rounded_stars
 
 NEGATIVE = LABELS.index("negative")
 CLASSES = list(range(len(LABELS)))
@@ -81,7 +81,7 @@ def stars_metrics(ratings: np.ndarray, stars: np.ndarray | None) -> dict:
     for a model without stars, so a report says so rather than leaving the keys out."""
     if stars is None:
         return {"stars_mae": None, "stars_rmse": None, "stars_confusion": None}
-    served = np.round(np.asarray(stars, dtype=np.float64), 2)  # as the service answers them
+    served = np.array(rounded_stars(np.asarray(stars)))  # as predictions carry them
     whole = np.clip(np.floor(served + 0.5), 1, 10).astype(np.int64)
     ratings = np.asarray(ratings, dtype=np.int64)
     confusion = np.zeros((10, 10), dtype=np.int64)
