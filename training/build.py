@@ -2,9 +2,10 @@
 
     python -m training build --source checkpoints/baseline --out models/korean-sentiment
     python -m training build --source matthewburke/korean_sentiment --labels negative,positive
-Export (Optimum) → INT8 quantization (static by default, preset for this CPU) → FP32/INT8 parity
-gate on a dev sample → bundle directory (model.onnx, tokenizer.json, config.json, card.json) →
-model store.
+Export (Optimum) → INT8 quantization (static by default, preset for this CPU) → the checkpoint's
+rating head, if it keeps one, as a second output `stars` (training.rating_head) → FP32/INT8 parity
+gate on a dev sample (labels, and stars) → bundle directory (model.onnx, tokenizer.json,
+config.json, card.json) → model store.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from training.evaluate import score
 from training.metrics import sentiment_metrics
 from training.ngram_head import NgramHead, append_to_graph, vocabulary_digest
 from training.options import BuildOptions, ResultOptions
+from training.rating_head import Calibration, RatingHead, card_entry
+from training.rating_head import append_to_graph as append_stars
 from training.register import register_bundle
 from training.tokenizer import default_max_tokens
 
@@ -365,8 +368,14 @@ def parity_report(
     *,
     min_agreement: float,
     max_accuracy_drop: float,
+    fp32_stars: np.ndarray | None = None,
+    int8_stars: np.ndarray | None = None,
+    stars_tolerance: float = 0.2,
+    min_stars_agreement: float = 0.99,
 ) -> dict:
-    """Agreement of served labels and the accuracy drop FP32 → INT8; `passed`: the gate holds.
+    """Agreement of served labels and the accuracy drop FP32 → INT8, and for a bundle with stars
+    the share of texts whose INT8 stars are within `stars_tolerance` of FP32's; `passed`: the
+    gate holds on both.
 
     Accuracy is the model's own task: three-class accuracy, or balanced binary accuracy for
     two-class models (their neutral comes from a threshold, not from training).
@@ -378,6 +387,10 @@ def parity_report(
     metric = "accuracy" if neutral_threshold is None else "binary_accuracy"
     agreement = float(np.mean(fp32_labels == int8_labels))
     drop = fp32_metrics[metric] - int8_metrics[metric]
+    stars = None
+    if fp32_stars is not None and int8_stars is not None:
+        stars = stars_parity(fp32_stars, int8_stars, stars_tolerance, min_stars_agreement)
+    labels_hold = agreement >= min_agreement and drop <= max_accuracy_drop
     return {
         "n": len(gold),
         "agreement": agreement,
@@ -387,9 +400,27 @@ def parity_report(
         "accuracy_drop": drop,
         "min_agreement": min_agreement,
         "max_accuracy_drop": max_accuracy_drop,
-        "passed": agreement >= min_agreement and drop <= max_accuracy_drop,
+        "labels_passed": labels_hold,
+        "stars": stars,
+        "passed": labels_hold and (stars is None or stars["passed"]),
         "forced": False,
         "metrics": {"fp32": _headline(fp32_metrics), "int8": _headline(int8_metrics)},
+    }
+
+
+def stars_parity(
+    fp32: np.ndarray, int8: np.ndarray, tolerance: float, min_agreement: float
+) -> dict:
+    """How closely the INT8 model's stars follow the FP32 model's on the same texts."""
+    difference = np.abs(np.asarray(int8, np.float64) - np.asarray(fp32, np.float64))
+    agreement = float(np.mean(difference <= tolerance)) if len(difference) else 1.0
+    return {
+        "agreement": agreement,
+        "tolerance": tolerance,
+        "min_agreement": min_agreement,
+        "max_difference": float(difference.max(initial=0.0)),
+        "mean_difference": float(difference.mean()) if len(difference) else 0.0,
+        "passed": agreement >= min_agreement,
     }
 
 
@@ -397,13 +428,23 @@ def enforce_parity(parity: dict, force: bool) -> dict:
     """Refuse the build when the gate fails, unless forced (then the card records it)."""
     if parity["passed"]:
         return parity
-    reason = (
-        f"INT8 disagrees with FP32: agreement {parity['agreement']:.2%} on {parity['n']} dev "
-        f"reviews (needs ≥ {parity['min_agreement']:.0%}), {parity['accuracy_metric']} "
-        f"{parity['fp32_accuracy']:.4f} → {parity['int8_accuracy']:.4f} "
-        f"(drop {parity['accuracy_drop'] * 100:.2f} points, "
-        f"allowed {parity['max_accuracy_drop'] * 100:.1f})"
-    )
+    reasons = []
+    if not parity["labels_passed"]:
+        reasons.append(
+            f"INT8 disagrees with FP32: agreement {parity['agreement']:.2%} on {parity['n']} dev "
+            f"reviews (needs ≥ {parity['min_agreement']:.0%}), {parity['accuracy_metric']} "
+            f"{parity['fp32_accuracy']:.4f} → {parity['int8_accuracy']:.4f} "
+            f"(drop {parity['accuracy_drop'] * 100:.2f} points, "
+            f"allowed {parity['max_accuracy_drop'] * 100:.1f})"
+        )
+    stars = parity.get("stars")
+    if stars is not None and not stars["passed"]:
+        reasons.append(
+            f"INT8 stars drift from FP32's: {stars['agreement']:.2%} of {parity['n']} dev "
+            f"reviews within {stars['tolerance']} stars (needs ≥ {stars['min_agreement']:.0%}), "
+            f"the largest difference {stars['max_difference']:.2f} stars"
+        )
+    reason = "; ".join(reasons)
     if not force:
         raise BuildRefused(
             f"build refused: {reason}. Try another --preset or --per-channel, or pass --force to "
@@ -550,13 +591,14 @@ def build(options: BuildOptions) -> dict:
     config.label2id = {label: i for i, label in enumerate(labels)}
     preset = choose_preset(options.preset)
     ngram_head = load_ngram_head(options.ngram_head, labels, max_tokens, tokenizer)
+    rating_head, stars_calibration = load_rating_head(options.source)
 
     with tempfile.TemporaryDirectory(prefix="build-model-") as work_dir:
         work = Path(work_dir)
         log.info("exporting %s to ONNX", options.source)
         exported = export_fp32(options.source, work / "fp32")
         fp32_path, fusion = fuse_graph(exported, work / "fused")
-        twin_path = fp32_twin(fp32_path, ngram_head)
+        twin_path, stars_input = fp32_twin(fp32_path, ngram_head, rating_head, stars_calibration)
         card = {
             "name": options.name,
             "version": "fp32",  # the FP32 twin's; the bundle's comes from its INT8 model
@@ -568,6 +610,7 @@ def build(options: BuildOptions) -> dict:
         }
         if ngram_head is not None:
             card["ngram_head"] = ngram_head_card(options.ngram_head, ngram_head)
+        card["stars"] = card_entry(rating_head, stars_calibration, stars_input)
         fp32_bundle = stage_bundle(work / "fp32-bundle", twin_path, tokenizer, config, card)
         fp32_model = SentimentModel.load(fp32_bundle)
         reviews = dev_sample(options.dev, options.dev_sample, options.seed)
@@ -589,6 +632,8 @@ def build(options: BuildOptions) -> dict:
                 fp32_path, work / "int8", preset, options.per_channel
             )
         quantization["graph_fusion"] = int8_fusion
+        if rating_head is not None:
+            add_stars(int8_path, rating_head, stars_calibration)
         if ngram_head is not None:
             # Mixed in after quantization: the head's table is quantized on its own terms.
             append_to_graph(int8_path, ngram_head, eight_bit=True)
@@ -597,8 +642,8 @@ def build(options: BuildOptions) -> dict:
         card |= {"version": version, "quantization": quantization}
         bundle = stage_bundle(work / "bundle", int8_path, tokenizer, config, card)
         int8_model = SentimentModel.load(bundle)
-        fp32_probs = score(fp32_model, texts).probabilities
-        int8_probs = score(int8_model, texts).probabilities
+        fp32_scored, int8_scored = score(fp32_model, texts), score(int8_model, texts)
+        fp32_probs, int8_probs = fp32_scored.probabilities, int8_scored.probabilities
         threshold = card["neutral_threshold"]
         if len(labels) == 2:
             threshold = options.neutral_threshold or tune_neutral_threshold(gold, fp32_probs)
@@ -609,6 +654,10 @@ def build(options: BuildOptions) -> dict:
             threshold,
             min_agreement=options.min_agreement,
             max_accuracy_drop=options.max_accuracy_drop,
+            fp32_stars=fp32_scored.stars,
+            int8_stars=int8_scored.stars,
+            stars_tolerance=options.stars_tolerance,
+            min_stars_agreement=options.min_stars_agreement,
         )
         parity = enforce_parity(parity, options.force)
         latency = single_text_latency(
@@ -646,16 +695,56 @@ def build(options: BuildOptions) -> dict:
     }
 
 
-def fp32_twin(fused: Path, ngram_head: NgramHead | None) -> Path:
-    """The FP32 model an INT8 build is compared with: the fused graph, with the n-gram head mixed
-    in (its table in float) when there is one. A copy: the dynamic path quantizes the fused
-    graph itself, and mixes the head into its result."""
-    if ngram_head is None:
-        return fused
-    twin = fused.with_name("model_with_ngram_head.onnx")
+def fp32_twin(
+    fused: Path,
+    ngram_head: NgramHead | None,
+    rating_head: RatingHead | None,
+    calibration: Calibration | None,
+) -> tuple[Path, str | None]:
+    """The FP32 model an INT8 build is compared with: the fused graph, with the rating head's
+    `stars` output and the n-gram head mixed in (its table in float) when there are. A copy: the
+    dynamic path quantizes the fused graph itself, and adds the heads to its result.
+    Returns the model and the tensor the rating head reads (None without one)."""
+    if ngram_head is None and rating_head is None:
+        return fused, None
+    twin = fused.with_name("model_with_heads.onnx")
     shutil.copyfile(fused, twin)
-    append_to_graph(twin, ngram_head, eight_bit=False)
-    return twin
+    stars_input = None
+    if rating_head is not None:  # first: it finds the classifier from the unmixed logits
+        stars_input = add_stars(twin, rating_head, calibration)
+    if ngram_head is not None:
+        append_to_graph(twin, ngram_head, eight_bit=False)
+    return twin, stars_input
+
+
+def add_stars(model_path: Path, head: RatingHead, calibration: Calibration) -> str:
+    """The rating head appended to a graph (training.rating_head), or the build refused."""
+    try:
+        return append_stars(model_path, head, calibration)
+    except ValueError as error:
+        raise BuildRefused(f"cannot add the rating head's stars output: {error}") from error
+
+
+def load_rating_head(source: str) -> tuple[RatingHead | None, Calibration | None]:
+    """The rating head a checkpoint directory keeps, and the calibration to serve it with;
+    (None, None) for a checkpoint without one (a hub id, an older checkpoint)."""
+    if not Path(source).is_dir():
+        return None, None
+    try:
+        head = RatingHead.load(source)
+    except (OSError, KeyError, ValueError, TypeError) as error:
+        raise BuildRefused(f"cannot load the rating head in {source}: {error}") from error
+    if head is None:
+        log.info("%s has no rating head: the bundle will have no stars", source)
+        return None, None
+    if head.calibration is None:
+        log.warning(
+            "the rating head in %s was never calibrated on dev (no rating_head.json): its stars "
+            "are the raw expected rating (T=1, a=0, b=1)",
+            source,
+        )
+        return head, Calibration()
+    return head, head.calibration
 
 
 def load_ngram_head(

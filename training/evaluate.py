@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from model_service.inference import LABELS, SentimentModel, decide
 from training.data import gold_labels, read_reviews
-from training.metrics import sentiment_metrics
+from training.metrics import sentiment_metrics, stars_metrics
 from training.options import EvaluateOptions, UsageError
 
 log = logging.getLogger(__name__)
@@ -30,26 +30,34 @@ CHUNK = 4096
 
 @dataclass(frozen=True)
 class Scored:
-    """A model's output on a dataset: probabilities (LABELS columns) and served label indices."""
+    """A model's output on a dataset: probabilities (LABELS columns), served label indices and
+    stars (None for a bundle without a rating head)."""
 
     model_tag: str
     probabilities: np.ndarray
     predicted: np.ndarray
     seconds: float
+    stars: np.ndarray | None = None
 
 
 def score(model: SentimentModel, texts: Sequence[str], progress: bool = True) -> Scored:
     """Run the model over all texts in large chunks."""
     started = time.perf_counter()
-    parts = []
+    parts, stars = [], []
     with tqdm(total=len(texts), desc=model.model_tag, unit="text", disable=not progress) as bar:
         for start in range(0, len(texts), CHUNK):
             chunk = texts[start : start + CHUNK]
-            parts.append(model.probabilities(chunk)[0])
+            probabilities, chunk_stars, _ = model.infer(chunk)
+            parts.append(probabilities)
+            stars.append(chunk_stars)
             bar.update(len(chunk))
     probabilities = np.concatenate(parts) if parts else np.zeros((0, len(LABELS)))
     predicted, _ = decide(probabilities, model.neutral_threshold)
-    return Scored(model.model_tag, probabilities, predicted, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    if not model.has_stars:
+        return Scored(model.model_tag, probabilities, predicted, seconds)
+    served = np.concatenate(stars) if stars else np.zeros(0, dtype=np.float32)
+    return Scored(model.model_tag, probabilities, predicted, seconds, served)
 
 
 def compare(gold: np.ndarray, first: Scored, second: Scored, metrics: list[dict]) -> dict:
@@ -69,6 +77,7 @@ def compare(gold: np.ndarray, first: Scored, second: Scored, metrics: list[dict]
             "binary_accuracy": new["binary_accuracy"] - old["binary_accuracy"],
             "macro_f1": new["macro_f1"] - old["macro_f1"],
             "accuracy": new["accuracy"] - old["accuracy"],
+            "stars_mae": _difference(old.get("stars_mae"), new.get("stars_mae")),
             "per_class": {
                 label: {
                     key: new["per_class"][label][key] - old["per_class"][label][key]
@@ -78,6 +87,11 @@ def compare(gold: np.ndarray, first: Scored, second: Scored, metrics: list[dict]
             },
         },
     }
+
+
+def _difference(old: float | None, new: float | None) -> float | None:
+    """new − old, None unless both models have the figure."""
+    return None if old is None or new is None else new - old
 
 
 class ModelNotFound(Exception):
@@ -112,13 +126,17 @@ def evaluate(
     reviews = read_reviews(data, limit)
     texts = [r.text for r in reviews]
     gold = gold_labels(reviews)
+    ratings = np.array([r.rating for r in reviews], dtype=np.int64)
     models, scored, metrics = [], [], []
     for reference in references:
         model = load_model(reference, threads)
         model.warm_up()
         result = score(model, texts, progress)
         scored.append(result)
-        metrics.append(sentiment_metrics(gold, result.probabilities, result.predicted))
+        metrics.append(
+            sentiment_metrics(gold, result.probabilities, result.predicted)
+            | stars_metrics(ratings, result.stars)
+        )
         models.append(
             {
                 "model": model.model_tag,
@@ -148,6 +166,10 @@ def summary(report: dict) -> str:
         )
         for label, c in m["per_class"].items():
             lines.append(f"    {label:9s} precision={c['precision']:.3f} recall={c['recall']:.3f}")
+        if m.get("stars_mae") is None:
+            lines.append("    stars: none (the bundle has no rating head)")
+        else:
+            lines.append(f"    stars: mae={m['stars_mae']:.3f} rmse={m['stars_rmse']:.3f}")
     if "agreement" in report:
         d = report["differences"]
         lines.append(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, recall_score
 
-from model_service.inference import LABELS, NEUTRAL, POSITIVE
+from model_service.inference import LABELS, NEUTRAL, POSITIVE, rounded_stars
 
 NEGATIVE = LABELS.index("negative")
 CLASSES = list(range(len(LABELS)))
@@ -72,6 +72,30 @@ def sentiment_metrics(gold: np.ndarray, probabilities: np.ndarray, predicted: np
         "accuracy": float(np.trace(confusion) / len(gold)) if len(gold) else 0.0,
         "per_class": per_class,
         "confusion_matrix": {"labels": list(LABELS), "rows": "gold", "matrix": confusion.tolist()},
+    }
+
+
+def stars_metrics(ratings: np.ndarray, stars: np.ndarray | None) -> dict:
+    """The predicted stars against the true ratings (1–10): `stars_mae`, `stars_rmse` and
+    `stars_confusion` (rows: the rating, columns: the stars rounded to a whole star). Each is None
+    for a model without stars, so a report says so rather than leaving the keys out."""
+    if stars is None:
+        return {"stars_mae": None, "stars_rmse": None, "stars_confusion": None}
+    served = np.array(rounded_stars(np.asarray(stars)))  # as predictions carry them
+    whole = np.clip(np.floor(served + 0.5), 1, 10).astype(np.int64)
+    ratings = np.asarray(ratings, dtype=np.int64)
+    confusion = np.zeros((10, 10), dtype=np.int64)
+    np.add.at(confusion, (ratings - 1, whole - 1), 1)
+    error = served - ratings
+    return {
+        "stars_mae": float(np.abs(error).mean()) if len(error) else 0.0,
+        "stars_rmse": float(np.sqrt((error**2).mean())) if len(error) else 0.0,
+        "stars_confusion": {
+            "ratings": list(range(1, 11)),
+            "rows": "rating",
+            "columns": "stars, rounded",
+            "matrix": confusion.tolist(),
+        },
     }
 
 

@@ -188,6 +188,17 @@ class BuildOptions:
     max_accuracy_drop: float = field(
         default=0.005, metadata=_help("the gate: largest accuracy drop FP32 → INT8")
     )
+    stars_tolerance: float = field(
+        default=0.2,
+        metadata=_help("the gate, bundles with stars: how far INT8 stars may be from FP32's"),
+    )
+    min_stars_agreement: float = field(
+        default=0.99,
+        metadata=_help(
+            "the gate, bundles with stars: least share of texts whose INT8 stars are within "
+            "--stars-tolerance of FP32's"
+        ),
+    )
     latency_texts: int = field(default=200, metadata=_help("dev texts timed for the card"))
     latency_threads: int = field(default=1, metadata=_help("intra-op threads while timing"))
     force: bool = field(default=False, metadata=_help("ship even if the parity gate fails"))
@@ -260,4 +271,8 @@ class TinyOptions:
     )
     generic_labels: bool = field(
         default=False, metadata=_help("name the labels LABEL_0, LABEL_1, ... in the config")
+    )
+    rating_head: bool = field(
+        default=True,
+        metadata=_help("keep a calibrated rating head, so bundles have stars (--no-rating-head)"),
     )

@@ -3,9 +3,10 @@
 Runs fine-tuned from the same encoder with different schedules end in one basin of the loss, where
 the mean of their weights tends to score higher than each of them, at the cost of one model: the
 served graph, its size and its latency do not change. The soup is kept only if it beats every
-ingredient on dev; its logit offsets are re-tuned on dev and folded into the classifier bias, as
-`python -m training train` does for a single run. The result is a checkpoint directory that
-`python -m training build` exports.
+ingredient on dev; its logit offsets are re-tuned on dev and folded into the classifier bias, and
+its rating head (the mean of the ingredients', when every one keeps one) is calibrated on dev
+again, as `python -m training train` does for a single run. The result is a checkpoint directory
+that `python -m training build` exports.
 
     python -m training soup --checkpoint checkpoints/a/checkpoint \\
         --checkpoint checkpoints/b/checkpoint --out checkpoints/soup
@@ -18,12 +19,19 @@ import logging
 from pathlib import Path
 
 import torch
-from transformers import BertForSequenceClassification, PreTrainedTokenizerFast
+from transformers import PreTrainedTokenizerFast
 
 from training.data import EncodedSplit, encode_split
 from training.metrics import headline_metrics, score, tune_logit_offsets
 from training.options import SoupOptions
-from training.train import as_review_classifier, mean_classifier, predict_log_probs
+from training.train import (
+    ReviewClassifier,
+    calibrate_stars,
+    mean_classifier,
+    predict,
+    predict_log_probs,
+    stars_report,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +40,18 @@ class SoupRefused(RuntimeError):
     """The checkpoints cannot be averaged, or their average is not better."""
 
 
-def load_ingredients(paths: list[Path]) -> list[BertForSequenceClassification]:
+def load_ingredients(paths: list[Path]) -> list[ReviewClassifier]:
     """The checkpoints, refused unless they are the same architecture over the same vocabulary."""
-    models = [BertForSequenceClassification.from_pretrained(path) for path in paths]
-    config, vocab = models[0].config.to_diff_dict(), _vocabulary(paths[0])
+    models = [ReviewClassifier.load(path) for path in paths]
+    config, vocab = models[0].classifier.config.to_diff_dict(), _vocabulary(paths[0])
     for path, model in zip(paths[1:], models[1:], strict=True):
-        if model.config.to_diff_dict() != config or _vocabulary(path) != vocab:
+        if model.classifier.config.to_diff_dict() != config or _vocabulary(path) != vocab:
             raise SoupRefused(f"{path} is not the same architecture and vocabulary as {paths[0]}")
+    headless = [
+        str(path) for path, model in zip(paths, models, strict=True) if model.rating_head is None
+    ]
+    if headless and len(headless) < len(paths):
+        log.warning("no rating head in %s: the soup has none (no stars)", ", ".join(headless))
     return models
 
 
@@ -46,12 +59,12 @@ def _vocabulary(path: Path) -> dict[str, int]:
     return PreTrainedTokenizerFast.from_pretrained(path).get_vocab()
 
 
-def average(models: list[BertForSequenceClassification]) -> BertForSequenceClassification:
-    return mean_classifier([model.state_dict() for model in models], models[0].config)
+def average(models: list[ReviewClassifier]) -> ReviewClassifier:
+    return mean_classifier([model.state_dict() for model in models], models[0].classifier.config)
 
 
-def dev_report(model: BertForSequenceClassification, dev: EncodedSplit) -> dict:
-    metrics = headline_metrics(predict_log_probs(as_review_classifier(model), dev), dev.labels)
+def dev_report(model: ReviewClassifier, dev: EncodedSplit) -> dict:
+    metrics = headline_metrics(predict_log_probs(model, dev), dev.labels)
     return metrics | {"score": score(metrics)}
 
 
@@ -64,7 +77,7 @@ def make_soup(paths: list[Path], dev: EncodedSplit, out_dir: Path) -> dict:
         str(path): dev_report(model, dev) for path, model in zip(paths, models, strict=True)
     }
     soup = average(models)
-    log_probs = predict_log_probs(as_review_classifier(soup), dev)
+    log_probs, rating_logits = predict(soup, dev)
     raw = headline_metrics(log_probs, dev.labels)
     best = max(ingredients.values(), key=lambda m: m["score"])
     if score(raw) <= best["score"]:
@@ -74,14 +87,16 @@ def make_soup(paths: list[Path], dev: EncodedSplit, out_dir: Path) -> dict:
         )
     offsets, tuned = tune_logit_offsets(log_probs, dev.labels)
     with torch.no_grad():
-        soup.classifier.bias += torch.from_numpy(offsets)
-    soup.save_pretrained(out_dir)
+        soup.classifier.classifier.bias += torch.from_numpy(offsets)
+    calibration, stars = calibrate_stars(rating_logits, dev)
+    soup.save(out_dir, calibration, stars)
     PreTrainedTokenizerFast.from_pretrained(paths[0]).save_pretrained(out_dir)
     report = {
         "soup_of": ingredients,
         "dev_raw": raw,
         "dev_tuned": tuned,
         "logit_offsets": offsets.tolist(),
+        "stars": stars_report(calibration, stars),
     }
     (out_dir / "training.json").write_text(json.dumps(report, indent=2))
     return report

@@ -4,10 +4,11 @@ A small BERT with its own WordPiece tokenizer, in two phases that share one loop
 1. pre-training on the training reviews' text (labels unused), so the encoder learns the language
    of the reviews before it learns their sentiment: masked LM, or ELECTRA's replaced-token
    detection (`--pretrain-objective electra`), whose discriminator becomes the encoder;
-2. fine-tuning on negative/neutral/positive (from star ratings) with an auxiliary rating head,
-   early-stopped on dev.
-Both phases checkpoint and resume. The result is a Hugging Face checkpoint directory that
-`python -m training build` exports to INT8 ONNX.
+2. fine-tuning on negative/neutral/positive (from star ratings) with a rating head that predicts
+   the star rating, early-stopped on dev.
+Both phases checkpoint and resume. The result is a Hugging Face checkpoint directory with the
+rating head beside it, calibrated on dev (training.rating_head), that `python -m training build`
+exports to INT8 ONNX with the stars as a second output.
 """
 
 from __future__ import annotations
@@ -48,6 +49,14 @@ from training.data import (
 )
 from training.metrics import headline_metrics, score, tune_logit_offsets
 from training.options import TrainRunOptions, TrainSettings, UsageError
+from training.rating_head import (
+    CALIBRATION_FILE,
+    RATINGS,
+    WEIGHTS_FILE,
+    Calibration,
+    RatingHead,
+    fit_calibration,
+)
 from training.tokenizer import SPECIAL_TOKENS, train_tokenizer
 
 log = logging.getLogger(__name__)
@@ -57,21 +66,55 @@ log = logging.getLogger(__name__)
 
 
 class ReviewClassifier(nn.Module):
-    """BertForSequenceClassification plus a training-only head that predicts the star rating.
+    """BertForSequenceClassification plus a head that predicts the star rating (row k: k + 1).
 
-    The rating head gives the encoder the ordinal signal that three coarse labels throw away;
-    only the sequence classifier is saved and exported.
+    The rating head gives the encoder the ordinal signal that three coarse labels throw away, and
+    is served as the bundle's stars. A checkpoint saved before the head was kept loads without
+    one (`rating_head` None): it still classifies, and has no stars.
     """
 
-    def __init__(self, config: BertConfig) -> None:
+    def __init__(self, config: BertConfig, rating_head: bool = True) -> None:
         super().__init__()
         self.classifier = BertForSequenceClassification(config)
-        self.rating_head = nn.Linear(config.hidden_size, 10)
+        self.rating_head = nn.Linear(config.hidden_size, len(RATINGS)) if rating_head else None
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
         encoded = self.classifier.bert(input_ids=input_ids, attention_mask=attention_mask)
         pooled = self.classifier.dropout(encoded.pooler_output)
-        return self.classifier.classifier(pooled), self.rating_head(pooled)
+        ratings = None if self.rating_head is None else self.rating_head(pooled)
+        return self.classifier.classifier(pooled), ratings
+
+    def head_weights(self) -> RatingHead | None:
+        if self.rating_head is None:
+            return None
+        weight, bias = self.rating_head.weight, self.rating_head.bias
+        return RatingHead(weight.detach().numpy().copy(), bias.detach().numpy().copy())
+
+    def save(
+        self, directory: Path, calibration: Calibration | None = None, dev: dict | None = None
+    ) -> None:
+        """The Hugging Face checkpoint and, beside it, the rating head (with its calibration
+        once it has one): the checkpoint directory `python -m training build` reads."""
+        self.classifier.save_pretrained(directory)
+        head = self.head_weights()
+        if head is None:
+            for stale in (WEIGHTS_FILE, CALIBRATION_FILE):
+                (directory / stale).unlink(missing_ok=True)
+            return
+        (head if calibration is None else head.calibrated(calibration, dev)).save(directory)
+
+    @classmethod
+    def load(cls, directory: Path) -> ReviewClassifier:
+        """A checkpoint directory, with its rating head when it keeps one."""
+        classifier = BertForSequenceClassification.from_pretrained(directory)
+        head = RatingHead.load(directory)
+        model = cls(classifier.config, rating_head=head is not None)
+        model.classifier = classifier
+        if head is not None:
+            with torch.no_grad():
+                model.rating_head.weight.copy_(torch.from_numpy(head.weight))
+                model.rating_head.bias.copy_(torch.from_numpy(head.bias))
+        return model
 
 
 def make_config(s: TrainSettings, tokenizer: PreTrainedTokenizerFast) -> BertConfig:
@@ -102,16 +145,42 @@ def class_weights(labels: np.ndarray) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict_log_probs(model: ReviewClassifier, split: EncodedSplit, batch_size: int = 512):
-    """The model's log-probabilities on a split, rows in the split's order, columns in LABELS'."""
+def predict(
+    model: ReviewClassifier, split: EncodedSplit, batch_size: int = 512
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The model's log-probabilities (columns in LABELS' order) and rating logits (None without
+    a rating head) on a split, rows in the split's order."""
     model.eval()
     out = np.zeros((len(split.ids), len(LABELS)), dtype=np.float32)
+    ratings = None if model.rating_head is None else np.zeros((len(split.ids), len(RATINGS)))
     for index in dev_batches(split, batch_size):
         batch = collate(split, index)
-        logits, _ = model(batch["input_ids"], batch["attention_mask"])
+        logits, rating_logits = model(batch["input_ids"], batch["attention_mask"])
         out[index] = torch.log_softmax(logits, dim=-1).numpy()
+        if ratings is not None:
+            ratings[index] = rating_logits.numpy()
     model.train()
-    return out
+    return out, ratings
+
+
+def predict_log_probs(model: ReviewClassifier, split: EncodedSplit, batch_size: int = 512):
+    """The model's log-probabilities on a split, rows in the split's order, columns in LABELS'."""
+    return predict(model, split, batch_size)[0]
+
+
+def calibrate_stars(rating_logits: np.ndarray | None, split: EncodedSplit):
+    """The rating head's calibration fitted on a split (training.rating_head) and its figures
+    there; (None, None) for a model without a head."""
+    if rating_logits is None:
+        return None, None
+    return fit_calibration(rating_logits, split.ratings + 1)
+
+
+def stars_report(calibration: Calibration | None, figures: dict | None) -> dict | None:
+    """The calibration and its dev figures, as training.json records them (None: no head)."""
+    if calibration is None:
+        return None
+    return {"calibration": asdict(calibration), "dev": figures}
 
 
 # --- training ---------------------------------------------------------------------------------
@@ -526,20 +595,23 @@ class Trainer(TrainingLoop):
         return {**metrics, "score": score(metrics)}
 
     def keep_best(self) -> None:
-        self.model.classifier.save_pretrained(self.out_dir / "best")
+        self.model.save(self.out_dir / "best")
 
     def keep_snapshot(self) -> None:
-        """The classifier's weights at this evaluation; only the last `average_last` stay."""
+        """The classifier's and rating head's weights at this evaluation; only the last
+        `average_last` stay."""
         if self.s.average_last < 2:
             return
         snapshots = self.out_dir / "snapshots"
         snapshots.mkdir(exist_ok=True)
-        torch.save(self.model.classifier.state_dict(), snapshots / f"step-{self.step:07d}.pt")
+        torch.save(self.model.state_dict(), snapshots / f"step-{self.step:07d}.pt")
         for old in sorted(snapshots.glob("step-*.pt"))[: -self.s.average_last]:
             old.unlink()
 
 
-def averaged_classifier(out_dir: Path, config: BertConfig) -> tuple[nn.Module, list[int]] | None:
+def averaged_classifier(
+    out_dir: Path, config: BertConfig
+) -> tuple[ReviewClassifier, list[int]] | None:
     """The mean of the kept snapshots' weights (late points of one cosine-decayed run lie in one
     basin, where their average tends to generalise better than any of them); None if under two."""
     paths = sorted((out_dir / "snapshots").glob("step-*.pt"))
@@ -550,37 +622,43 @@ def averaged_classifier(out_dir: Path, config: BertConfig) -> tuple[nn.Module, l
     return model, [int(path.stem.removeprefix("step-")) for path in paths]
 
 
-def mean_classifier(states: list[dict], config: BertConfig) -> BertForSequenceClassification:
-    """A classifier whose every weight is the mean of the states' (snapshots, or a soup)."""
-    model = BertForSequenceClassification(config)
-    model.load_state_dict({key: sum(s[key] for s in states) / len(states) for key in states[0]})
+def mean_classifier(states: list[dict], config: BertConfig) -> ReviewClassifier:
+    """A model whose every weight is the mean of the states' (snapshots, or a soup); with a
+    rating head when every state has one."""
+    states = [_review_state(state) for state in states]
+    with_head = all("rating_head.weight" in state for state in states)
+    keys = [key for key in states[0] if with_head or not key.startswith("rating_head.")]
+    model = ReviewClassifier(config, rating_head=with_head)
+    model.load_state_dict({key: sum(s[key] for s in states) / len(states) for key in keys})
     return model
+
+
+def _review_state(state: dict) -> dict:
+    """A ReviewClassifier's state; snapshots kept before the rating head was (a resumed run's)
+    hold the classifier's alone."""
+    if any(key.startswith("classifier.bert.") for key in state):
+        return state
+    return {f"classifier.{key}": value for key, value in state.items()}
 
 
 def choose_final(out_dir: Path, dev: EncodedSplit):
     """The best evaluated checkpoint or the average of the last ones, whichever scores higher on
-    dev; returns it, its dev log-probabilities and the comparison for the training report."""
-    best = BertForSequenceClassification.from_pretrained(out_dir / "best")
-    best_log_probs = predict_log_probs(as_review_classifier(best), dev)
+    dev; returns it, its dev log-probabilities and rating logits, and the comparison for the
+    training report."""
+    best = ReviewClassifier.load(out_dir / "best")
+    best_log_probs, best_ratings = predict(best, dev)
     best_metrics = headline_metrics(best_log_probs, dev.labels)
     report = {"best": best_metrics}
-    averaged = averaged_classifier(out_dir, best.config)
+    averaged = averaged_classifier(out_dir, best.classifier.config)
     if averaged is None:
-        return best, best_log_probs, report | {"chosen": "best"}
+        return best, best_log_probs, best_ratings, report | {"chosen": "best"}
     model, steps = averaged
-    log_probs = predict_log_probs(as_review_classifier(model), dev)
+    log_probs, ratings = predict(model, dev)
     metrics = headline_metrics(log_probs, dev.labels)
     report |= {"averaged": metrics | {"steps": steps}}
     if score(metrics) > score(best_metrics):
-        return model, log_probs, report | {"chosen": "averaged"}
-    return best, best_log_probs, report | {"chosen": "best"}
-
-
-def as_review_classifier(classifier: BertForSequenceClassification) -> ReviewClassifier:
-    """A saved classifier in the wrapper predict_log_probs runs (its rating head unused)."""
-    wrapper = ReviewClassifier(classifier.config)
-    wrapper.classifier = classifier
-    return wrapper
+        return model, log_probs, ratings, report | {"chosen": "averaged"}
+    return best, best_log_probs, best_ratings, report | {"chosen": "best"}
 
 
 def finalize(
@@ -592,15 +670,17 @@ def finalize(
     trainer: Trainer,
     pretraining: dict | None,
 ) -> dict:
-    """The final model with dev-tuned logit offsets folded into its classifier bias."""
-    best, log_probs, selection = choose_final(out_dir, dev)
+    """The final model with dev-tuned logit offsets folded into its classifier bias and its
+    rating head calibrated on dev."""
+    best, log_probs, rating_logits, selection = choose_final(out_dir, dev)
     log.info("final model: %s", json.dumps(selection))
     raw = headline_metrics(log_probs, dev.labels)
     offsets, tuned = tune_logit_offsets(log_probs, dev.labels)
     with torch.no_grad():
-        best.classifier.bias += torch.from_numpy(offsets)
+        best.classifier.classifier.bias += torch.from_numpy(offsets)
+    calibration, stars = calibrate_stars(rating_logits, dev)
     checkpoint = out_dir / "checkpoint"
-    best.save_pretrained(checkpoint)
+    best.save(checkpoint, calibration, stars)
     tokenizer.save_pretrained(checkpoint)
     report = {
         "settings": asdict(s),
@@ -611,6 +691,7 @@ def finalize(
         "dev_raw": raw,
         "dev_tuned": tuned,
         "logit_offsets": offsets.tolist(),
+        "stars": stars_report(calibration, stars),
         "history": trainer.history,
         "parameters": sum(p.numel() for p in best.parameters()),
     }

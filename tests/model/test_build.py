@@ -13,12 +13,13 @@ import pytest
 from onnx import numpy_helper
 
 from model_service.inference import SentimentModel, decide
+from tests.model.test_rating_head import checkpoint_stars
 from training import build as build_model
 from training.build import BuildOptions, BuildRefused, build, choose_preset, cpu_flags
 from training.cli import main as training_main
 from training.data import gold_labels, read_reviews
 from training.evaluate import score
-from training.tiny import build_tiny_checkpoint
+from training.tiny import SAMPLE_REVIEWS, build_tiny_checkpoint
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -181,6 +182,18 @@ def test_gate_refuses_an_int8_model_that_disagrees(
     assert same["passed"] and same["agreement"] == 1.0
 
 
+def refused_build(checkpoint: Path, dev: Path, out: Path, reason: str) -> BuildOptions:
+    """A build of the checkpoint that the gate refuses for `reason`, leaving nothing at `out`;
+    its options, to build again."""
+    options = BuildOptions(
+        source=str(checkpoint), out=out, dev=dev, register=False, latency_texts=5
+    )
+    with pytest.raises(BuildRefused, match=f"build refused: {reason}"):
+        build(options)
+    assert not out.exists()
+    return options
+
+
 def test_build_refuses_a_bad_quantization_and_writes_nothing(
     tiny_checkpoint, tiny_reviews, tmp_path, monkeypatch
 ):
@@ -193,12 +206,7 @@ def test_build_refuses_a_bad_quantization_and_writes_nothing(
 
     monkeypatch.setattr(build_model, "quantize_static", bad_quantize)
     out = tmp_path / "bundle"
-    options = BuildOptions(
-        source=str(tiny_checkpoint), out=out, dev=tiny_reviews, register=False, latency_texts=5
-    )
-    with pytest.raises(BuildRefused, match=r"build refused: INT8 disagrees with FP32"):
-        build(options)
-    assert not out.exists()
+    options = refused_build(tiny_checkpoint, tiny_reviews, out, "INT8 disagrees with FP32")
 
     options.force = True
     result = build(options)
@@ -386,5 +394,91 @@ def test_dynamic_quantization_stays_available(tiny_checkpoint, tiny_reviews, tmp
     card = json.loads((out / "card.json").read_text())
     assert card["quantization"]["method"] == "dynamic"
     assert card["quantization"]["graph_fusion"]
-    ops = {n.op_type for n in onnx.load(out / "model.onnx").graph.node}
-    assert "DynamicQuantizeLinear" in ops
+    graph = onnx.load(out / "model.onnx").graph
+    assert "DynamicQuantizeLinear" in {n.op_type for n in graph.node}
+    assert [output.name for output in graph.output] == ["logits", "stars"]
+    assert card["parity"]["stars"]["passed"]
+
+
+def drift_the_stars(model_path: Path, scale: float = 3.0) -> None:
+    """Perturb the rating head in a built graph: the stars move, the labels do not."""
+    model = onnx.load(model_path)
+    weight = next(t for t in model.graph.initializer if t.name == "stars/weight")
+    values = numpy_helper.to_array(weight)
+    noise = np.random.default_rng(0).normal(scale=scale, size=values.shape).astype(np.float32)
+    weight.CopyFrom(numpy_helper.from_array(values + noise, weight.name))
+    onnx.save(model, model_path)
+
+
+def test_the_int8_bundle_has_stars_that_follow_fp32_within_the_gate(tiny_bundle, tiny_checkpoint):
+    graph = onnx.load(tiny_bundle / "model.onnx").graph
+    assert [output.name for output in graph.output] == ["logits", "stars"]
+    assert graph.output[1].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    card = json.loads((tiny_bundle / "card.json").read_text())
+    saved = json.loads((tiny_checkpoint / "rating_head.json").read_text())
+    assert card["stars"]["calibration"] == saved["calibration"] | {"fitted_on_dev": True}
+    assert card["stars"]["dev"] == saved["dev"]
+    gate = card["parity"]["stars"]
+    assert gate["passed"] and gate["agreement"] >= 0.99
+    assert (gate["tolerance"], gate["min_agreement"]) == (0.2, 0.99)
+    # Against the FP32 PyTorch model itself, not only the build's FP32 twin.
+    texts = [text for text, _ in SAMPLE_REVIEWS]
+    int8 = np.array([p.stars for p in SentimentModel.load(tiny_bundle).predict(texts)])
+    fp32 = checkpoint_stars(tiny_checkpoint, texts)
+    assert np.mean(np.abs(int8 - fp32) <= 0.2) >= 0.99
+
+
+def test_gate_refuses_int8_stars_that_drift(tiny_bundle, tiny_reviews, tmp_path):
+    """The real gate on a real INT8 model whose rating head was perturbed: the labels agree, the
+    stars do not, and the refusal says so."""
+    import shutil
+
+    drifted = tmp_path / "drifted"
+    shutil.copytree(tiny_bundle, drifted)
+    drift_the_stars(drifted / "model.onnx")
+    reviews = read_reviews(tiny_reviews)
+    texts, gold = [r.text for r in reviews], gold_labels(reviews)
+    honest = score(SentimentModel.load(tiny_bundle), texts, progress=False)
+    broken = score(SentimentModel.load(drifted), texts, progress=False)
+    settings = {"min_agreement": 0.99, "max_accuracy_drop": 0.005}
+    parity = build_model.parity_report(
+        gold, honest.probabilities, broken.probabilities, None, **settings,
+        fp32_stars=honest.stars, int8_stars=broken.stars,
+    )  # fmt: skip
+    assert parity["labels_passed"] and not parity["stars"]["passed"] and not parity["passed"]
+    with pytest.raises(BuildRefused) as refused:
+        build_model.enforce_parity(parity, force=False)
+    message = str(refused.value)
+    assert "INT8 stars drift from FP32's" in message and "within 0.2 stars" in message
+    assert "INT8 disagrees" not in message  # only what failed is named
+    assert build_model.enforce_parity(parity, force=True)["forced"]
+    same = build_model.parity_report(
+        gold, honest.probabilities, honest.probabilities, None, **settings,
+        fp32_stars=honest.stars, int8_stars=honest.stars,
+    )  # fmt: skip
+    assert same["passed"] and same["stars"]["max_difference"] == 0.0
+
+
+def test_build_refuses_drifting_stars_and_writes_nothing(
+    tiny_checkpoint, tiny_reviews, tmp_path, monkeypatch
+):
+    real_add_stars = build_model.add_stars
+
+    def drifting_int8(model_path, head, calibration):
+        reads = real_add_stars(model_path, head, calibration)
+        if "quantized" in model_path.name:  # the INT8 model, not the FP32 twin
+            drift_the_stars(model_path)
+        return reads
+
+    monkeypatch.setattr(build_model, "add_stars", drifting_int8)
+    refused_build(
+        tiny_checkpoint, tiny_reviews, tmp_path / "bundle", "INT8 stars drift from FP32's"
+    )
+
+
+def test_a_checkpoint_without_a_rating_head_builds_a_bundle_without_stars(headless_bundle):
+    graph = onnx.load(headless_bundle / "model.onnx").graph
+    assert [output.name for output in graph.output] == ["logits"]
+    card = json.loads((headless_bundle / "card.json").read_text())
+    assert card["stars"] is None
+    assert card["parity"]["stars"] is None and card["parity"]["passed"]

@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.evaluate import Scored, compare
-from training.metrics import sentiment_metrics
+from model_service.inference import SentimentModel
+from training.data import read_reviews
+from training.evaluate import Scored, compare, evaluate, summary
+from training.metrics import sentiment_metrics, stars_metrics
 
 NEG, NEU, POS = 0, 1, 2
 
@@ -49,6 +51,44 @@ def test_comparison_reports_agreement_and_differences():
     assert report["label_crosstab"]["matrix"] == [[1, 1, 0], [0, 0, 1], [0, 0, 1]]
     assert report["differences"]["accuracy"] == pytest.approx(1.0 - 2 / 4)
     assert report["differences"]["per_class"]["neutral"]["recall"] == pytest.approx(1.0)
+
+
+def test_stars_metrics_on_a_hand_checked_case():
+    ratings = np.array([1, 5, 10, 7])
+    stars = np.array([1.4, 5.5, 9.2, 7.004])  # served as 1.4, 5.5, 9.2, 7.0
+    metrics = stars_metrics(ratings, stars)
+    assert metrics["stars_mae"] == pytest.approx((0.4 + 0.5 + 0.8 + 0.0) / 4)
+    assert metrics["stars_rmse"] == pytest.approx(np.sqrt((0.16 + 0.25 + 0.64) / 4))
+    matrix = np.array(metrics["stars_confusion"]["matrix"])
+    # Rows are the true rating, columns the stars rounded to whole stars (5.5 rounds up).
+    assert {(r + 1, c + 1) for r, c in zip(*np.nonzero(matrix), strict=True)} == {
+        (1, 1), (5, 6), (10, 9), (7, 7)
+    }  # fmt: skip
+    assert matrix.sum() == 4
+    assert stars_metrics(ratings, None) == {
+        "stars_mae": None, "stars_rmse": None, "stars_confusion": None
+    }  # fmt: skip
+
+
+def test_evaluate_reports_stars_beside_the_label_metrics(
+    tiny_bundle, headless_bundle, tiny_reviews
+):
+    report = evaluate([str(tiny_bundle), str(headless_bundle)], tiny_reviews, progress=False)
+    with_stars, without = report["models"]
+    reviews = read_reviews(tiny_reviews)
+    served = SentimentModel.load(tiny_bundle).predict([r.text for r in reviews])
+    errors = np.array([p.stars - r.rating for p, r in zip(served, reviews, strict=True)])
+    assert with_stars["stars_mae"] == pytest.approx(np.abs(errors).mean())
+    assert with_stars["stars_rmse"] == pytest.approx(np.sqrt((errors**2).mean()))
+    confusion = np.array(with_stars["stars_confusion"]["matrix"])
+    assert confusion.shape == (10, 10) and confusion.sum() == len(reviews)
+    assert confusion.sum(axis=1).tolist() == [
+        sum(r.rating == rating for r in reviews) for rating in range(1, 11)
+    ]
+    assert with_stars["macro_f1"] > 0.9  # the label figures are still there
+    assert without["stars_mae"] is None and without["stars_confusion"] is None
+    assert report["differences"]["stars_mae"] is None  # one of the two has no stars
+    assert "stars: mae=" in summary(report) and "stars: none" in summary(report)
 
 
 def test_the_inference_module_needs_no_bentoml_or_torch():

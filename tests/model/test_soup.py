@@ -3,13 +3,16 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from transformers import BertForSequenceClassification, PreTrainedTokenizerFast
 
 from tests.model.test_train import train
 from training.data import encode_split
+from training.rating_head import RatingHead
 from training.soup import SoupRefused, average, make_soup
+from training.train import ReviewClassifier
 
 NEUTRAL = 1
 
@@ -29,20 +32,25 @@ def dev(trained: Path, data_dir: Path):
     )
 
 
-def shifted_copy(checkpoint: Path, out: Path, neutral_shift: float) -> Path:
-    """The checkpoint with its neutral logit moved: a worse model, different only there."""
-    model = BertForSequenceClassification.from_pretrained(checkpoint)
+def shifted_copy(
+    checkpoint: Path, out: Path, neutral_shift: float, rating_shift: float = 0.0
+) -> Path:
+    """The checkpoint with its neutral logit moved: a worse model, different only there (and,
+    given `rating_shift`, in its rating head's weights)."""
+    model = ReviewClassifier.load(checkpoint)
     with torch.no_grad():
-        model.classifier.bias[NEUTRAL] += neutral_shift
-    model.save_pretrained(out)
+        model.classifier.classifier.bias[NEUTRAL] += neutral_shift
+        model.rating_head.weight += rating_shift
+    model.save(out)
     PreTrainedTokenizerFast.from_pretrained(checkpoint).save_pretrained(out)
     return out
 
 
 def test_the_soup_is_the_mean_of_the_weights(trained: Path, tmp_path: Path):
-    a = BertForSequenceClassification.from_pretrained(trained)
-    b = BertForSequenceClassification.from_pretrained(shifted_copy(trained, tmp_path / "b", 4.0))
+    a = ReviewClassifier.load(trained)
+    b = ReviewClassifier.load(shifted_copy(trained, tmp_path / "b", 4.0, rating_shift=0.5))
     soup = average([a, b])
+    assert soup.rating_head is not None
     for key, value in soup.state_dict().items():
         assert torch.allclose(value, (a.state_dict()[key] + b.state_dict()[key]) / 2), key
 
@@ -52,8 +60,8 @@ def test_a_soup_better_than_its_ingredients_is_written_with_its_report(
 ):
     # Pushed 8 logits towards and away from neutral, each ingredient is far worse than the
     # checkpoint both came from; their mean is that checkpoint.
-    towards = shifted_copy(trained, tmp_path / "towards", 8.0)
-    away = shifted_copy(trained, tmp_path / "away", -8.0)
+    towards = shifted_copy(trained, tmp_path / "towards", 8.0, rating_shift=0.3)
+    away = shifted_copy(trained, tmp_path / "away", -8.0, rating_shift=-0.3)
     out = tmp_path / "soup"
 
     report = make_soup([towards, away], dev, out)
@@ -68,6 +76,31 @@ def test_a_soup_better_than_its_ingredients_is_written_with_its_report(
     assert PreTrainedTokenizerFast.from_pretrained(out).get_vocab() == (
         PreTrainedTokenizerFast.from_pretrained(trained).get_vocab()
     )
+    # The soup's rating head is the mean of the ingredients' (the checkpoint's own, here), its
+    # calibration fitted on dev again and recorded in both places.
+    head, original_head = RatingHead.load(out), RatingHead.load(trained)
+    np.testing.assert_allclose(head.weight, original_head.weight, atol=1e-6)
+    assert report["stars"]["calibration"] == {
+        "temperature": head.calibration.temperature,
+        "a": head.calibration.a,
+        "b": head.calibration.b,
+    }
+    assert report["stars"]["dev"] == head.dev and head.dev["n"] == len(dev.ids)
+
+
+def test_a_soup_of_checkpoints_without_rating_heads_has_none(trained: Path, dev, tmp_path: Path):
+    headless = []
+    for name, shift in (("towards", 8.0), ("away", -8.0)):
+        path = shifted_copy(trained, tmp_path / name, shift)
+        (path / "rating_head.safetensors").unlink()
+        (path / "rating_head.json").unlink(missing_ok=True)
+        headless.append(path)
+    out = tmp_path / "soup"
+
+    report = make_soup(headless, dev, out)
+
+    assert report["stars"] is None and RatingHead.load(out) is None
+    assert BertForSequenceClassification.from_pretrained(out).config.num_labels == 3
 
 
 def test_a_soup_no_better_than_its_best_ingredient_is_refused(trained: Path, dev, tmp_path: Path):

@@ -5,11 +5,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
 import torch
 
 from training.options import TrainSettings
+from training.rating_head import RatingHead
 from training.tokenizer import SPECIAL_TOKENS
-from training.train import averaged_classifier, mask_tokens
+from training.train import ReviewClassifier, averaged_classifier, mask_tokens
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--vocab-size", "300", "--hidden", "16", "--layers", "1", "--heads", "2",
@@ -65,6 +68,35 @@ def test_a_run_stopped_in_pre_training_resumes_and_ends_with_a_loadable_checkpoi
     assert model.config.id2label == {0: "negative", 1: "neutral", 2: "positive"}
     logits = model(**tokenizer(["배우들 연기가 최고였다"], return_tensors="pt")).logits
     assert logits.shape == (1, 3)
+    assert_the_chosen_rating_head_is_kept_and_calibrated(out, report)
+
+
+def assert_the_chosen_rating_head_is_kept_and_calibrated(out: Path, report: dict) -> None:
+    """The checkpoint keeps the rating head of the model chosen (the best evaluation's, or the
+    mean of the last snapshots'), calibrated on dev, as training.json records."""
+    head = RatingHead.load(out / "checkpoint")
+    assert head is not None and head.weight.shape == (10, 16)  # --hidden 16
+    if report["selection"]["chosen"] == "best":
+        chosen = RatingHead.load(out / "best")
+    else:
+        states = [torch.load(path) for path in sorted((out / "snapshots").glob("step-*.pt"))]
+        chosen = RatingHead(
+            (sum(s["rating_head.weight"] for s in states) / len(states)).numpy(),
+            (sum(s["rating_head.bias"] for s in states) / len(states)).numpy(),
+        )
+    np.testing.assert_allclose(head.weight, chosen.weight, atol=1e-6)
+    np.testing.assert_allclose(head.bias, chosen.bias, atol=1e-6)
+    stars = report["stars"]
+    assert stars["calibration"] == {
+        "temperature": head.calibration.temperature,
+        "a": head.calibration.a,
+        "b": head.calibration.b,
+    }
+    assert stars["dev"] == head.dev
+    dev = stars["dev"]
+    assert dev["n"] == 24 and 1 <= dev["mean"] <= 10 and dev["rmse"] >= dev["mae"] > 0
+    assert dev["mean"] == pytest.approx(dev["true_mean"], abs=0.1)  # least squares (clipped)
+    assert dev["rmse"] <= dev["uncalibrated"]["rmse"] + 1e-9
 
 
 def test_a_finished_pre_training_is_not_run_again_on_resume(data_dir: Path, tmp_path: Path):
@@ -101,24 +133,48 @@ def test_more_pre_training_epochs_on_resume_go_on_and_restart_fine_tuning(
     assert report["pretraining"] == record and report["stopped"] == "finished"
 
 
-def test_the_averaged_classifier_is_the_mean_of_the_kept_snapshots(tmp_path: Path):
-    from transformers import BertConfig, BertForSequenceClassification
+def tiny_config():
+    from transformers import BertConfig
 
-    config = BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=16, num_labels=3)  # fmt: skip
+    return BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                      intermediate_size=16, num_labels=3)  # fmt: skip
+
+
+def test_the_averaged_classifier_is_the_mean_of_the_kept_snapshots(tmp_path: Path):
+    config = tiny_config()
     (tmp_path / "snapshots").mkdir()
     states = []
     for step in (10, 20):
         torch.manual_seed(step)
-        state = BertForSequenceClassification(config).state_dict()
+        state = ReviewClassifier(config).state_dict()
         torch.save(state, tmp_path / "snapshots" / f"step-{step:07d}.pt")
         states.append(state)
 
     model, steps = averaged_classifier(tmp_path, config)
 
     assert steps == [10, 20]
+    assert model.rating_head is not None  # averaged with the classifier
+    assert set(model.state_dict()) == set(states[0])
     for key, value in model.state_dict().items():
         assert torch.allclose(value, (states[0][key] + states[1][key]) / 2), key
+
+
+def test_snapshots_kept_before_the_rating_head_average_into_a_model_without_one(tmp_path: Path):
+    from transformers import BertForSequenceClassification
+
+    config = tiny_config()
+    (tmp_path / "snapshots").mkdir()
+    for step in (10, 20):
+        state = BertForSequenceClassification(config).state_dict()
+        torch.save(state, tmp_path / "snapshots" / f"step-{step:07d}.pt")
+    torch.save(ReviewClassifier(config).state_dict(), tmp_path / "snapshots" / "step-0000030.pt")
+
+    model, _ = averaged_classifier(tmp_path, config)
+
+    assert model.rating_head is None
+    model.save(tmp_path / "checkpoint")
+    assert RatingHead.load(tmp_path / "checkpoint") is None
+    assert ReviewClassifier.load(tmp_path / "checkpoint").rating_head is None
 
 
 def test_masking_picks_only_real_tokens_and_corrupts_as_bert_does():
