@@ -35,6 +35,11 @@ UNFUSED_OPTIMIZERS = "SkipLayerNormFusion"
 
 _NUMPY_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
 
+# The graph output of a bundle built from a checkpoint with a rating head: the calibrated
+# expected star rating (1–10), one per text (training/rating_head.py). Bundles without it have
+# no stars, and their predictions say so (None), never a guess.
+STARS_OUTPUT = "stars"
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -44,6 +49,7 @@ class Prediction:
     confidence: float
     probabilities: dict[str, float]
     positivity: float
+    stars: float | None  # 1–10, two decimals; None when the bundle has no rating head
     model: str
     truncated: bool
 
@@ -53,6 +59,7 @@ class Prediction:
             "confidence": self.confidence,
             "probabilities": dict(self.probabilities),
             "positivity": self.positivity,
+            "stars": self.stars,
             "model": self.model,
             "truncated": self.truncated,
         }
@@ -198,7 +205,11 @@ class SentimentModel:
         self._tokenizer = tokenizer
         self._session = session
         self._inputs = {i.name: _NUMPY_TYPES.get(i.type, np.int64) for i in session.get_inputs()}
-        self._output = session.get_outputs()[0].name
+        outputs = [o.name for o in session.get_outputs()]
+        self.has_stars = STARS_OUTPUT in outputs
+        # One run gives both: the logits first, then the stars where the graph has them.
+        self._outputs = [next(name for name in outputs if name != STARS_OUTPUT)]
+        self._outputs += [STARS_OUTPUT] if self.has_stars else []
         unknown = set(self._inputs) - {"input_ids", "attention_mask", "token_type_ids"}
         if unknown:
             raise ValueError(
@@ -233,37 +244,61 @@ class SentimentModel:
         """One prediction per text, in input order."""
         if not texts:
             return []
-        probabilities, truncated = self.probabilities(texts)
+        probabilities, stars, truncated = self.infer(texts)
         winner, confidence = decide(probabilities, self.neutral_threshold)
         scores = positivity(probabilities)
         rows = probabilities.tolist()
+        # float64 before rounding, so 8.7 reads 8.7 and not float32's 8.699999809...
+        stars_rounded = (
+            np.round(stars.astype(np.float64), 2).tolist()
+            if stars is not None
+            else [None] * len(rows)
+        )
         return [
             Prediction(
                 label=LABELS[w],
                 confidence=c,
                 probabilities=dict(zip(LABELS, row, strict=True)),
                 positivity=s,
+                stars=star,
                 model=self.model_tag,
                 truncated=t,
             )
-            for w, c, row, s, t in zip(
-                winner.tolist(), confidence.tolist(), rows, scores.tolist(), truncated, strict=True
+            for w, c, row, s, star, t in zip(
+                winner.tolist(),
+                confidence.tolist(),
+                rows,
+                scores.tolist(),
+                stars_rounded,
+                truncated,
+                strict=True,
             )
         ]
 
     def probabilities(self, texts: Sequence[str]) -> tuple[np.ndarray, list[bool]]:
         """Class probabilities (columns in LABELS order) and the truncated flags, in input order."""
+        probabilities, _, truncated = self.infer(texts)
+        return probabilities, truncated
+
+    def infer(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None, list[bool]]:
+        """Class probabilities (columns in LABELS order), the stars (None without a rating head)
+        and the truncated flags, in input order."""
         if len(texts) == 1:
             return self._one_text(texts[0])
         encodings = self._tokenizer.encode_batch(list(texts))
         token_ids = [encoding.ids for encoding in encodings]
         lengths = np.fromiter(map(len, token_ids), dtype=np.int64, count=len(token_ids))
         logits = np.empty((len(texts), len(self.labels)), dtype=np.float32)
+        stars = np.empty(len(texts), dtype=np.float32) if self.has_stars else None
         for batch in sub_batches(lengths):
-            logits[batch] = self._run([token_ids[i] for i in batch], lengths[batch])
-        return label_probabilities(logits, self.labels), [_was_cut(e) for e in encodings]
+            outputs = self._run([token_ids[i] for i in batch], lengths[batch])
+            logits[batch] = outputs[0]
+            if stars is not None:
+                stars[batch] = outputs[1]
+        truncated = [_was_cut(e) for e in encodings]
+        return label_probabilities(logits, self.labels), stars, truncated
 
-    def _one_text(self, text: str) -> tuple[np.ndarray, list[bool]]:
+    def _one_text(self, text: str) -> tuple[np.ndarray, np.ndarray | None, list[bool]]:
         """The commonest request, without the bucketing and padding a batch needs.
 
         A short review runs in under a millisecond, and the batch path's bookkeeping (batch
@@ -276,8 +311,9 @@ class SentimentModel:
             "attention_mask": np.ones_like(ids),
             "token_type_ids": np.zeros_like(ids),
         }
-        logits = self.run(self._typed(tensors))
-        return label_probabilities(logits, self.labels), [_was_cut(encoding)]
+        outputs = self._session.run(self._outputs, self._typed(tensors))
+        stars = outputs[1] if self.has_stars else None
+        return label_probabilities(outputs[0], self.labels), stars, [_was_cut(encoding)]
 
     def encode(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """The ONNX feed for texts run together, padded to the longest (calibration, tools)."""
@@ -286,12 +322,14 @@ class SentimentModel:
         return self._feed(token_ids, lengths)
 
     def run(self, feed: dict[str, np.ndarray]) -> np.ndarray:
-        """Logits for a feed from `encode`: the ONNX model alone, for tools that time it."""
-        return self._session.run([self._output], feed)[0]
+        """Logits for a feed from `encode`: the ONNX model alone (every output it serves, as a
+        predict runs it), for tools that time it."""
+        return self._session.run(self._outputs, feed)[0]
 
-    def _run(self, token_ids: list[list[int]], lengths: np.ndarray) -> np.ndarray:
-        """Logits for one sub-batch, padded to its own longest text."""
-        return self.run(self._feed(token_ids, lengths))
+    def _run(self, token_ids: list[list[int]], lengths: np.ndarray) -> list[np.ndarray]:
+        """Logits (and stars, where the graph has them) for one sub-batch, padded to its own
+        longest text."""
+        return self._session.run(self._outputs, self._feed(token_ids, lengths))
 
     def _feed(self, token_ids: list[list[int]], lengths: np.ndarray) -> dict[str, np.ndarray]:
         mask = np.arange(lengths.max()) < lengths[:, None]

@@ -62,6 +62,10 @@ class PredictionBody(BaseModel):
     confidence: float
     probabilities: dict[str, float]
     positivity: float
+    stars: Annotated[float, Field(ge=1, le=10)] | None = Field(
+        description="the expected star rating (1–10, two decimals) from the bundle's rating "
+        "head; null when the bundle has none"
+    )
     model: str
     truncated: bool
 
@@ -264,12 +268,14 @@ class SentimentService:
 
     @bentoml.api(route="/model")
     async def describe(self) -> dict[str, Any]:
-        """The served model: its tag, label map, card figures and the request limits."""
+        """The served model: its tag, label map, whether its predictions carry stars, card
+        figures and the request limits."""
         return {
             "model": self.model.model_tag,
             "labels": self.model.labels,
             "neutral_threshold": self.model.neutral_threshold,
             "max_tokens": self.model.max_tokens,
+            "stars": self.model.has_stars,
             "max_texts_per_request": settings.max_texts_per_request,
             "max_text_chars": settings.max_text_chars,
             "max_batch_size": settings.max_batch_size,

@@ -134,6 +134,31 @@ def bento(tiny_bentoml_home: Path, tiny_model_tag: str, tmp_path_factory) -> Pat
     return bento_yaml.parent
 
 
+# The tiny model without a rating head, as a hub checkpoint comes: its bundle has no stars.
+
+
+@pytest.fixture(scope="session")
+def headless_bundle(tiny_reviews: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny bundle built from a checkpoint without a rating head: no `stars` output."""
+    from training.tiny import build_tiny_checkpoint
+
+    checkpoint = build_tiny_checkpoint(
+        tmp_path_factory.mktemp("headless-checkpoint"), rating_head=False
+    )
+    return build_bundle(checkpoint, tiny_reviews, tmp_path_factory.mktemp("headless-bundle"))
+
+
+@pytest.fixture(scope="session")
+def headless_service_url(
+    headless_bundle: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A real `bentoml serve` of headless_bundle from its own store; stopped at the end."""
+    home = tmp_path_factory.mktemp("headless-bentoml-home")
+    tag = register_bundle(headless_bundle, home)
+    with ModelServiceProcess(home, tag) as service:
+        yield service.url
+
+
 # A candidate that disagrees with the tiny model: another seed, and its positive and negative
 # logits swapped in the config, so it calls positive what the live model calls negative.
 

@@ -32,6 +32,8 @@ from training.evaluate import score
 from training.metrics import sentiment_metrics
 from training.ngram_head import NgramHead, append_to_graph, vocabulary_digest
 from training.options import BuildOptions, ResultOptions
+from training.rating_head import Calibration, RatingHead, card_entry
+from training.rating_head import append_to_graph as append_stars
 from training.register import register_bundle
 from training.tokenizer import default_max_tokens
 
@@ -550,13 +552,14 @@ def build(options: BuildOptions) -> dict:
     config.label2id = {label: i for i, label in enumerate(labels)}
     preset = choose_preset(options.preset)
     ngram_head = load_ngram_head(options.ngram_head, labels, max_tokens, tokenizer)
+    rating_head, stars_calibration = load_rating_head(options.source)
 
     with tempfile.TemporaryDirectory(prefix="build-model-") as work_dir:
         work = Path(work_dir)
         log.info("exporting %s to ONNX", options.source)
         exported = export_fp32(options.source, work / "fp32")
         fp32_path, fusion = fuse_graph(exported, work / "fused")
-        twin_path = fp32_twin(fp32_path, ngram_head)
+        twin_path, stars_input = fp32_twin(fp32_path, ngram_head, rating_head, stars_calibration)
         card = {
             "name": options.name,
             "version": "fp32",  # the FP32 twin's; the bundle's comes from its INT8 model
@@ -568,6 +571,7 @@ def build(options: BuildOptions) -> dict:
         }
         if ngram_head is not None:
             card["ngram_head"] = ngram_head_card(options.ngram_head, ngram_head)
+        card["stars"] = card_entry(rating_head, stars_calibration, stars_input)
         fp32_bundle = stage_bundle(work / "fp32-bundle", twin_path, tokenizer, config, card)
         fp32_model = SentimentModel.load(fp32_bundle)
         reviews = dev_sample(options.dev, options.dev_sample, options.seed)
@@ -589,6 +593,8 @@ def build(options: BuildOptions) -> dict:
                 fp32_path, work / "int8", preset, options.per_channel
             )
         quantization["graph_fusion"] = int8_fusion
+        if rating_head is not None:
+            add_stars(int8_path, rating_head, stars_calibration)
         if ngram_head is not None:
             # Mixed in after quantization: the head's table is quantized on its own terms.
             append_to_graph(int8_path, ngram_head, eight_bit=True)
@@ -646,16 +652,56 @@ def build(options: BuildOptions) -> dict:
     }
 
 
-def fp32_twin(fused: Path, ngram_head: NgramHead | None) -> Path:
-    """The FP32 model an INT8 build is compared with: the fused graph, with the n-gram head mixed
-    in (its table in float) when there is one. A copy: the dynamic path quantizes the fused
-    graph itself, and mixes the head into its result."""
-    if ngram_head is None:
-        return fused
-    twin = fused.with_name("model_with_ngram_head.onnx")
+def fp32_twin(
+    fused: Path,
+    ngram_head: NgramHead | None,
+    rating_head: RatingHead | None,
+    calibration: Calibration | None,
+) -> tuple[Path, str | None]:
+    """The FP32 model an INT8 build is compared with: the fused graph, with the rating head's
+    `stars` output and the n-gram head mixed in (its table in float) when there are. A copy: the
+    dynamic path quantizes the fused graph itself, and adds the heads to its result.
+    Returns the model and the tensor the rating head reads (None without one)."""
+    if ngram_head is None and rating_head is None:
+        return fused, None
+    twin = fused.with_name("model_with_heads.onnx")
     shutil.copyfile(fused, twin)
-    append_to_graph(twin, ngram_head, eight_bit=False)
-    return twin
+    stars_input = None
+    if rating_head is not None:  # first: it finds the classifier from the unmixed logits
+        stars_input = add_stars(twin, rating_head, calibration)
+    if ngram_head is not None:
+        append_to_graph(twin, ngram_head, eight_bit=False)
+    return twin, stars_input
+
+
+def add_stars(model_path: Path, head: RatingHead, calibration: Calibration) -> str:
+    """The rating head appended to a graph (training.rating_head), or the build refused."""
+    try:
+        return append_stars(model_path, head, calibration)
+    except ValueError as error:
+        raise BuildRefused(f"cannot add the rating head's stars output: {error}") from error
+
+
+def load_rating_head(source: str) -> tuple[RatingHead | None, Calibration | None]:
+    """The rating head a checkpoint directory keeps, and the calibration to serve it with;
+    (None, None) for a checkpoint without one (a hub id, an older checkpoint)."""
+    if not Path(source).is_dir():
+        return None, None
+    try:
+        head = RatingHead.load(source)
+    except (OSError, KeyError, ValueError, TypeError) as error:
+        raise BuildRefused(f"cannot load the rating head in {source}: {error}") from error
+    if head is None:
+        log.info("%s has no rating head: the bundle will have no stars", source)
+        return None, None
+    if head.calibration is None:
+        log.warning(
+            "the rating head in %s was never calibrated on dev (no rating_head.json): its stars "
+            "are the raw expected rating (T=1, a=0, b=1)",
+            source,
+        )
+        return head, Calibration()
+    return head, head.calibration
 
 
 def load_ngram_head(

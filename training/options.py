@@ -261,3 +261,7 @@ class TinyOptions:
     generic_labels: bool = field(
         default=False, metadata=_help("name the labels LABEL_0, LABEL_1, ... in the config")
     )
+    rating_head: bool = field(
+        default=True,
+        metadata=_help("keep a calibrated rating head, so bundles have stars (--no-rating-head)"),
+    )

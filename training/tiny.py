@@ -2,21 +2,27 @@
 
 The model is fitted for a few steps on a handful of Korean reviews so that its predictions are
 decisive (a purely random model's near-equal logits would make FP32 vs INT8 agreement a coin toss).
+Like a fine-tuned checkpoint it carries a rating head (training.rating_head), fitted on the
+reviews' star ratings over the fitted encoder's pooled output and calibrated on them, unless built
+without one (as a hub checkpoint is).
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers
 from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
 
 from training.data import Review
 from training.options import TinyOptions
+from training.rating_head import RatingHead, fit_calibration
 from training.tokenizer import SPECIAL_TOKENS, as_bert_tokenizer
 
 COLUMNS = ("review_id", "movie_id", "rating", "date", "text")
@@ -107,12 +113,15 @@ def build_tiny_checkpoint(
     train_steps: int = 80,
     token_types: int = 2,
     seed: int = 0,
+    rating_head: bool = True,
 ) -> Path:
     """Save a tiny BertForSequenceClassification + tokenizer as a Hugging Face checkpoint directory.
 
     `labels` is what each logit means; with `generic_labels` the config only says LABEL_0,
     LABEL_1, ... (like many hub checkpoints), so a build has to be told the label map. A
     two-class model learns even odds for the neutral reviews, as a real one is unsure of them.
+    With `rating_head` the directory also holds a calibrated rating head, as a fine-tuned
+    checkpoint does; without it the checkpoint's bundles have no stars.
     """
     random.seed(seed)
     torch.manual_seed(seed)
@@ -138,11 +147,25 @@ def build_tiny_checkpoint(
         else [1 / len(labels)] * len(labels)
         for r in reviews
     ]
-    _fit(model, tokenizer, [r.text for r in reviews], targets, train_steps)
+    texts = [r.text for r in reviews]
+    _fit(model, tokenizer, texts, targets, train_steps)
     out = Path(out_dir)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    if rating_head:
+        _fit_rating_head(model, tokenizer, texts, [r.rating for r in reviews]).save(out)
     return out
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Tensors this small gain nothing from a thread pool, which only contends for shared cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _fit(model, tokenizer, texts: list[str], targets: list[list[float]], steps: int) -> None:
@@ -150,24 +173,46 @@ def _fit(model, tokenizer, texts: list[str], targets: list[list[float]], steps: 
     batch = tokenizer(texts, padding=True, return_tensors="pt")
     target = torch.tensor(targets)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    threads = torch.get_num_threads()
-    # Tensors this small gain nothing from a thread pool, which only contends for shared cores.
-    torch.set_num_threads(1)
     model.train()
-    try:
+    with _one_thread():
         for _ in range(steps):
             optimizer.zero_grad()
             torch.nn.functional.cross_entropy(model(**batch).logits, target).backward()
             optimizer.step()
-    finally:
-        torch.set_num_threads(threads)
     model.eval()
+
+
+def _fit_rating_head(
+    model, tokenizer, texts: list[str], ratings: list[int], steps: int = 200
+) -> RatingHead:
+    """A 10-way head over the fitted model's pooled output, learning the reviews' ratings, then
+    calibrated on them (the sample reviews are the tiny model's dev set too). The encoder stays
+    as fitted, so the head changes none of the model's labels."""
+    batch = tokenizer(texts, padding=True, return_tensors="pt")
+    head = torch.nn.Linear(model.config.hidden_size, 10)
+    optimizer = torch.optim.Adam(head.parameters(), lr=1e-2)
+    target = torch.tensor(ratings) - 1
+    with _one_thread():
+        with torch.no_grad():
+            pooled = model.dropout(model.bert(**batch).pooler_output)
+        for _ in range(steps):
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(head(pooled), target).backward()
+            optimizer.step()
+        with torch.no_grad():
+            logits = head(pooled).numpy()
+    calibration, dev = fit_calibration(logits, np.array(ratings))
+    weights = RatingHead(head.weight.detach().numpy(), head.bias.detach().numpy())
+    return weights.calibrated(calibration, dev)
 
 
 def main(options: TinyOptions) -> int:
     """`python -m training tiny`: the checkpoint written to OUT_DIR, whose path is printed."""
     path = build_tiny_checkpoint(
-        options.out_dir, options.labels.split(","), generic_labels=options.generic_labels
+        options.out_dir,
+        options.labels.split(","),
+        generic_labels=options.generic_labels,
+        rating_head=options.rating_head,
     )
     print(path)
     return 0

@@ -117,7 +117,9 @@ def test_the_tiny_model_reads_its_sample_reviews(model):
 def test_empty_input_and_to_dict(model):
     assert model.predict([]) == []
     body = model.predict(["최고"])[0].to_dict()
-    assert set(body) == {"label", "confidence", "probabilities", "positivity", "model", "truncated"}
+    assert set(body) == {
+        "label", "confidence", "probabilities", "positivity", "stars", "model", "truncated"
+    }  # fmt: skip
 
 
 def test_threads_default_to_the_cores_this_process_has(tiny_bundle):
@@ -174,3 +176,37 @@ def test_a_cgroup_quota_caps_the_cores(tmp_path, cpu_max, cores):
     quota_file.write_text(cpu_max)
     assert _cgroup_cpu_quota(quota_file) == cores
     assert _cgroup_cpu_quota(tmp_path / "missing") is None
+
+
+def test_predictions_carry_stars_that_follow_the_ratings(model):
+    """The tiny bundle's rating head, served: stars in [1, 10] with two decimals, a 10-star
+    review above a 1-star one, and each rating band above the one below it on average."""
+    assert model.has_stars
+    texts, ratings = zip(*SAMPLE_REVIEWS, strict=True)
+    stars = [p.stars for p in model.predict(list(texts))]
+    assert all(isinstance(s, float) and 1 <= s <= 10 and round(s, 2) == s for s in stars)
+    by_rating = dict(zip(ratings, stars, strict=False))  # the last review of each rating
+    assert by_rating[10] > by_rating[1] + 3
+    bands = [
+        [s for s, r in zip(stars, ratings, strict=True) if r in band]
+        for band in (range(1, 5), range(5, 9), range(9, 11))
+    ]
+    means = [np.mean(band) for band in bands]
+    assert means[0] < means[1] < means[2]
+
+
+def test_one_text_and_a_batch_give_the_same_stars(model):
+    texts = BUCKETED_TEXTS[:40]
+    batched = [p.stars for p in model.predict(texts)]
+    alone = [model.predict([text])[0].stars for text in texts]
+    assert batched == alone
+    assert all(s is not None for s in alone)
+
+
+def test_a_bundle_without_a_rating_head_has_no_stars(headless_bundle):
+    model = SentimentModel.load(headless_bundle)
+    assert not model.has_stars
+    one, *batch = model.predict(["정말 재밌는 영화였어요"]) + model.predict(varied_texts(5))
+    assert one.stars is None and one.to_dict()["stars"] is None
+    assert [p.stars for p in batch] == [None] * 5
+    assert one.label in LABELS  # everything else is served as before

@@ -138,6 +138,20 @@ def test_health_metrics_and_model_endpoints(model_service_url: str, tiny_model_t
     # Reported by the worker that answered, from its patched dispatcher (model_service/dispatch).
     assert described["holds_lone_requests"] is False
     assert described["request_path_trimmed"] is True  # model_service/request_path
+    assert described["stars"] is True  # the tiny bundle has a rating head
+    (prediction,) = _classify(model_service_url, ["정말 재밌는 영화였어요"]).json()["predictions"]
+    assert 1 <= prediction["stars"] <= 10
+
+
+def test_a_bundle_without_a_rating_head_answers_null_stars(headless_service_url: str) -> None:
+    texts = ["정말 재밌는 영화였어요", "돈 아깝다 정말 최악의 영화"]
+    predictions = _classify(headless_service_url, texts).json()["predictions"]
+    (alone,) = _classify(headless_service_url, texts[:1]).json()["predictions"]
+    for prediction in [*predictions, alone]:
+        assert "stars" in prediction and prediction["stars"] is None
+        assert prediction["label"] in ("negative", "neutral", "positive")
+    described = httpx.post(f"{headless_service_url}/model", timeout=30).json()
+    assert described["stars"] is False and described["card"]["stars"] is None
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,9 @@ from tests.model_service.bad_inputs import BAD_INPUTS, BadInput
 from tests.support.asgi import TestClient
 
 DEFAULT_GC_THRESHOLDS = gc.get_threshold()
-PREDICTION_KEYS = {"label", "confidence", "probabilities", "positivity", "model", "truncated"}
+PREDICTION_KEYS = {
+    "label", "confidence", "probabilities", "positivity", "stars", "model", "truncated"
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,12 @@ def test_classify_answers_each_text_in_order(client: TestClient, reference: Sent
     assert predictions == [p.to_dict() for p in reference.predict(texts)]
 
 
+def test_classify_answers_stars_from_the_rating_head(client: TestClient) -> None:
+    texts = ["배우들 연기가 최고다 강력 추천합니다", "돈 아깝다 정말 최악의 영화"]
+    best, worst = client.post("/classify", json={"texts": texts}).json()["predictions"]
+    assert 1 <= worst["stars"] < best["stars"] <= 10
+
+
 def test_classify_flags_truncated_texts(client: TestClient, reference: SentimentModel) -> None:
     long_review = "배우 연기 최고 " * reference.max_tokens
     predictions = client.post("/classify", json={"texts": ["최고", long_review]}).json()
@@ -88,6 +96,7 @@ def test_model_endpoint_describes_the_served_model(
     assert described["max_tokens"] == card["max_tokens"]
     assert described["max_texts_per_request"] == settings.max_texts_per_request
     assert described["card"] == card
+    assert described["stars"] is True and card["stars"]["calibration"]  # the tiny head's
     # onnxruntime's threads are sized to this process's cores, shared among the workers.
     assert 1 <= described["workers"] * described["intra_op_threads"] <= available_cores()
 
