@@ -131,6 +131,7 @@ def test_a_review_is_stored_and_scored_by_the_model_service(api, model_service_u
     assert (review["movie_id"], review["author"]) == (movie["id"], "관객")
     assert_scored_like_the_model(review, model_service_url)
     assert review["sentiment_model"] == served_model
+    assert 1 <= review["stars"] <= 10  # the tiny model has a rating head
     assert sum(review["probabilities"].values()) == pytest.approx(1, abs=1e-4)
     assert review["positivity"] == pytest.approx(
         review["probabilities"]["positive"] + 0.5 * review["probabilities"]["neutral"], abs=1e-4
