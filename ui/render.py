@@ -82,12 +82,19 @@ def movie_cards(
     return f'<div class="movie-grid">{cards}</div>'
 
 
+def stars_text(stars: float | None) -> str:
+    """A star rating as shown: "★ 8.4"; empty when there is none."""
+    return f"★ {stars:.1f}" if stars is not None else ""
+
+
 def _rating_line(rating: dict[str, Any] | None) -> str:
     if rating is None:
         return ""
     parts = [T["movie_review_count"].format(count=rating["review_count"])]
     if rating.get("average_score") is not None:
         parts.insert(0, T["movie_rating"].format(score=rating["average_score"]))
+    if rating.get("average_stars") is not None:
+        parts.insert(0, stars_text(rating["average_stars"]))
     return f'<div class="movie-rating">{escape(" · ".join(parts))}</div>'
 
 
@@ -140,9 +147,19 @@ def review_result(review: dict[str, Any]) -> str:
         f'<div class="review-result scored"><div class="result-heading">{heading}</div>'
         f'<div class="result-label">{label_badge(label)}</div>'
         f'<div class="result-confidence">{escape(T["confidence"])}: <b>{confidence:.1%}</b></div>'
+        f"{_result_stars(review.get('stars'))}"
         f"{probability_bars(review.get('probabilities') or {})}"
         f'<div class="result-model">{escape(T["scored_by"])}: '
         f"<code>{escape(review.get('sentiment_model') or '')}</code></div></div>"
+    )
+
+
+def _result_stars(stars: float | None) -> str:
+    if stars is None:
+        return ""
+    return (
+        f'<div class="result-stars">{escape(T["predicted_stars"])}: '
+        f"<b>{escape(stars_text(stars))}</b></div>"
     )
 
 
@@ -178,9 +195,15 @@ def _review_card(review: dict[str, Any], movie_title: str) -> str:
         if scored and review.get("positivity") is not None
         else ""
     )
+    stars = (
+        f'<span class="stars" title="{escape(T["predicted_stars"])}">'
+        f"{escape(stars_text(review['stars']))}</span>"
+        if scored and review.get("stars") is not None
+        else ""
+    )
     return (
         f'<div class="review-card"><div class="review-head">'
-        f"{label_badge(review.get('sentiment_label') if scored else None)}{positivity}"
+        f"{label_badge(review.get('sentiment_label') if scored else None)}{positivity}{stars}"
         f'<span class="review-author">{escape(review.get("author") or "")}</span>'
         f'<span class="review-movie">{escape(movie_title)}</span>'
         f'<span class="review-time">{escape(_when(review.get("created_at")))}</span></div>'
@@ -214,7 +237,8 @@ def local_time(timestamp: str) -> datetime:
 
 
 def statistics(rating: dict[str, Any]) -> str:
-    """Average positivity, review count and label ratios of one movie, from its rating."""
+    """Average positivity, average stars, review count and label ratios of one movie, from its
+    rating."""
     average = rating.get("average_score")
     average_text = f"{average:.0%}" if average is not None else "–"
     meter = (
@@ -229,10 +253,20 @@ def statistics(rating: dict[str, Any]) -> str:
         else escape(T["no_scored_reviews"])
     )
     scored = escape(T["scored_count"].format(count=rating.get("scored_count", 0)))
+    average_stars = rating.get("average_stars")
+    stars_note = (
+        f'<div class="stat-note">{escape(T["stars_count"].format(count=rating["stars_count"]))}'
+        "</div>"
+        if average_stars is not None and rating.get("stars_count") is not None
+        else ""
+    )
     return (
         '<div class="stats">'
         f'<div class="stat"><div class="stat-name">{escape(T["average_positivity"])}</div>'
         f'<div class="stat-value" data-stat="average">{average_text}</div>{meter}</div>'
+        f'<div class="stat"><div class="stat-name">{escape(T["average_stars"])}</div>'
+        f'<div class="stat-value" data-stat="stars">{escape(stars_text(average_stars) or "–")}'
+        f"</div>{stars_note}</div>"
         f'<div class="stat"><div class="stat-name">{escape(T["review_count"])}</div>'
         f'<div class="stat-value" data-stat="count">{int(rating.get("review_count", 0))}</div>'
         f'<div class="stat-note">{scored}</div></div>'

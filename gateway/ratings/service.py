@@ -9,7 +9,7 @@ from gateway.scoring.client import LABELS
 
 
 def get(*, session: Session, movie_id: int) -> Rating:
-    """Review counts, label mix and mean positivity of the movie's scored reviews."""
+    """Review counts, label mix, mean positivity and mean stars of the movie's scored reviews."""
     scored = Review.status == ReviewStatus.SCORED
     per_label = [
         func.count(Review.id).filter(scored, Review.sentiment_label == label).label(label)
@@ -20,6 +20,9 @@ def get(*, session: Session, movie_id: int) -> Rating:
             func.count(Review.id).label("review_count"),
             func.count(Review.id).filter(scored).label("scored_count"),
             func.avg(Review.positivity).filter(scored).label("average_score"),
+            # AVG and COUNT of a column pass over NULLs: reviews without stars are left out.
+            func.avg(Review.stars).filter(scored).label("average_stars"),
+            func.count(Review.stars).filter(scored).label("stars_count"),
             *per_label,
         ).where(Review.movie_id == movie_id)
     ).one()
@@ -28,8 +31,10 @@ def get(*, session: Session, movie_id: int) -> Rating:
     return Rating(
         movie_id=movie_id,
         average_score=row.average_score,
+        average_stars=row.average_stars,
         review_count=row.review_count,
         scored_count=scored_count,
+        stars_count=row.stars_count,
         counts=counts,
         ratios={
             label: count / scored_count if scored_count else 0.0 for label, count in counts.items()

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
+    cast,
     func,
     or_,
     select,
@@ -179,6 +180,7 @@ def _score_parameters(scored: list[ScoredReview], scored_at: datetime) -> dict[s
             f"label_{i}": prediction.label,
             f"confidence_{i}": prediction.confidence,
             f"positivity_{i}": prediction.positivity,
+            f"stars_{i}": prediction.stars,
             f"probabilities_{i}": prediction.probabilities,
             f"model_{i}": prediction.model,
         }
@@ -202,6 +204,9 @@ def _store_statement(count: int) -> ReturningUpdate[tuple[Review]]:
             bindparam(f"label_{i}", type_=String).label("label"),
             bindparam(f"confidence_{i}", type_=Float).label("confidence"),
             bindparam(f"positivity_{i}", type_=Float).label("positivity"),
+            # Typed in the SQL: psycopg2 sends values as literals, and a CTE column that is NULL
+            # in every row would reach PostgreSQL as text, which no float column takes.
+            cast(bindparam(f"stars_{i}", type_=Float), Float).label("stars"),
             bindparam(f"probabilities_{i}", type_=JSON).label("probabilities"),
             bindparam(f"model_{i}", type_=String).label("model"),
         )
@@ -216,6 +221,7 @@ def _store_statement(count: int) -> ReturningUpdate[tuple[Review]]:
             sentiment_label=scores.c.label,
             sentiment_score=scores.c.confidence,
             positivity=scores.c.positivity,
+            stars=scores.c.stars,
             probabilities=scores.c.probabilities,
             sentiment_model=scores.c.model,
             scored_at=bindparam("scored_at", type_=UTCDateTime),

@@ -22,11 +22,16 @@ def _one_of(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({quoted})"
 
 
+# The model client refuses any other value; the database holds the line should one slip past.
+STARS_IN_RANGE = "stars BETWEEN 1 AND 10"
+
+
 class Review(Base):
     __tablename__ = "reviews"
     __table_args__ = (
         CheckConstraint(_one_of("status", tuple(ReviewStatus)), name="status"),
         CheckConstraint(_one_of("sentiment_label", LABELS), name="sentiment_label"),
+        CheckConstraint(STARS_IN_RANGE, name="stars"),
         Index("ix_reviews_movie_id_created_at", "movie_id", "created_at"),
         # The background scorer's queue: small, because reviews leave it once scored.
         Index(
@@ -51,6 +56,9 @@ class Review(Base):
     sentiment_score: Mapped[float | None]
     positivity: Mapped[float | None]
     probabilities: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The star rating (1-10) the model expects the writer gave; None while pending, and when the
+    # model that scored it has no rating head.
+    stars: Mapped[float | None]
     sentiment_model: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, server_default=func.now(), index=True

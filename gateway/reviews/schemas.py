@@ -56,5 +56,9 @@ class ReviewRead(BaseModel):
     sentiment_score: float | None = Field(description="The model's confidence in the label.")
     positivity: float | None = Field(description="P(positive) + 0.5 * P(neutral), in [0, 1].")
     probabilities: dict[Label, float] | None
+    stars: float | None = Field(
+        description="The star rating (1-10) the model expects the writer gave; null while "
+        "pending, and when the model that scored the review has no rating head."
+    )
     sentiment_model: str | None = Field(description="Tag of the model that scored the review.")
     created_at: datetime

@@ -188,6 +188,7 @@ def update_(*, session: Session, review: Review, review_in: ReviewUpdate, claim:
             "sentiment_label": None,
             "sentiment_score": None,
             "positivity": None,
+            "stars": None,
             "probabilities": None,
             "sentiment_model": None,
             "scored_at": None,

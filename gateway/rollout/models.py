@@ -21,6 +21,8 @@ class CandidatePrediction(Base):
     label: Mapped[str] = mapped_column(String(16))
     probabilities: Mapped[dict[str, Any]] = mapped_column(JSON)
     positivity: Mapped[float]
+    # None when the candidate has no rating head (the model client checked the range).
+    stars: Mapped[float | None]
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime, default=utcnow, server_default=func.now()
     )

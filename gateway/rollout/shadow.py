@@ -110,6 +110,7 @@ def store_candidate_predictions(
             "label": p.label,
             "probabilities": p.probabilities,
             "positivity": p.positivity,
+            "stars": p.stars,
         }
         for rid, p in latest.values()
     ]
@@ -119,7 +120,7 @@ def store_candidate_predictions(
             index_elements=["model_tag", "review_id"],
             set_={
                 column: upsert.excluded[column]
-                for column in ("label", "probabilities", "positivity", "created_at")
+                for column in ("label", "probabilities", "positivity", "stars", "created_at")
             },
         )
     )

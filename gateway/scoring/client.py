@@ -1,7 +1,7 @@
 """The model service's typed client: one httpx.AsyncClient, explicit timeouts, one error type."""
 
 from collections.abc import Sequence
-from typing import Any, Literal, TypeVar, get_args
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -14,6 +14,10 @@ LABELS: tuple[Label, ...] = get_args(Label)
 
 _Schema = TypeVar("_Schema", bound=BaseModel)
 
+# A star rating as reviewers give them (the bounds refuse NaN too). Strict: a string or a boolean
+# is a broken answer, not a number to coerce.
+Stars = Annotated[float, Field(strict=True, ge=1, le=10)]
+
 
 class Prediction(BaseModel):
     """One scored text, as the model service returns it."""
@@ -22,6 +26,8 @@ class Prediction(BaseModel):
     confidence: float = Field(ge=0, le=1)
     probabilities: dict[Label, float]
     positivity: float = Field(ge=0, le=1)
+    # None when the bundle has no rating head, and from model services older than the field.
+    stars: Stars | None = None
     model: str = Field(min_length=1, max_length=200)
     truncated: bool = False
 

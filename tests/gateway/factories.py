@@ -23,13 +23,16 @@ def add_pending(session_factory, count: int) -> list[int]:
         return [review.id for review in reviews]
 
 
-def predict(label: str = "positive", model: str = "korean-sentiment:new") -> Prediction:
+def predict(
+    label: str = "positive", model: str = "korean-sentiment:new", stars: float | None = None
+) -> Prediction:
     probabilities = {"negative": 0.1, "neutral": 0.3, "positive": 0.6}
     return Prediction(
         label=label,
         confidence=probabilities[label],
         probabilities=probabilities,
         positivity=0.75,
+        stars=stars,
         model=model,
     )
 

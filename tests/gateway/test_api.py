@@ -48,6 +48,7 @@ def assert_scored_like_the_model(review: dict, model_service_url: str) -> None:
     assert review["status"] == "scored"
     assert review["probabilities"] == expected["probabilities"]
     assert review["positivity"] == expected["positivity"]
+    assert review["stars"] == expected.get("stars")  # a service older than stars sends none
     # The tiny model has three classes, so its label is the most probable one.
     probabilities = review["probabilities"]
     assert review["sentiment_label"] == max(probabilities, key=probabilities.get)
@@ -130,6 +131,7 @@ def test_a_review_is_stored_and_scored_by_the_model_service(api, model_service_u
     assert (review["movie_id"], review["author"]) == (movie["id"], "관객")
     assert_scored_like_the_model(review, model_service_url)
     assert review["sentiment_model"] == served_model
+    assert 1 <= review["stars"] <= 10  # the tiny model has a rating head
     assert sum(review["probabilities"].values()) == pytest.approx(1, abs=1e-4)
     assert review["positivity"] == pytest.approx(
         review["probabilities"]["positive"] + 0.5 * review["probabilities"]["neutral"], abs=1e-4
@@ -205,11 +207,14 @@ def test_the_rating_is_the_mean_positivity_and_label_mix_of_the_scored_reviews(a
     rating = api.get(f"/reviews/movie/{movie['id']}/rating").json()
 
     counts = {label: sum(r["sentiment_label"] == label for r in reviews) for label in LABELS}
+    stars = [r["stars"] for r in reviews if r["stars"] is not None]
     assert rating == {
         "movie_id": movie["id"],
         "average_score": pytest.approx(sum(r["positivity"] for r in reviews) / len(reviews)),
+        "average_stars": pytest.approx(sum(stars) / len(stars)) if stars else None,
         "review_count": 5,
         "scored_count": 5,
+        "stars_count": len(stars),
         "counts": counts,
         "ratios": pytest.approx({label: count / 5 for label, count in counts.items()}),
     }
@@ -222,8 +227,10 @@ def test_a_movie_without_reviews_has_an_empty_rating(api):
     assert api.get(f"/reviews/movie/{movie['id']}/rating").json() == {
         "movie_id": movie["id"],
         "average_score": None,
+        "average_stars": None,
         "review_count": 0,
         "scored_count": 0,
+        "stars_count": 0,
         "counts": dict.fromkeys(LABELS, 0),
         "ratios": dict.fromkeys(LABELS, 0.0),
     }

@@ -98,6 +98,43 @@ def test_a_group_stores_each_review_its_own_score_and_only_where_its_claim_stand
     assert rows[last.id].probabilities == {"negative": 0.1, "neutral": 0.3, "positive": 0.6}
 
 
+@pytest.mark.parametrize(
+    "stars", [(8.4, None, 10.0), (None, None)], ids=["some-without", "none-with"]
+)
+def test_a_group_stores_each_review_its_own_stars_and_null_where_the_model_gave_none(
+    session_factory, stars
+):
+    # A group where no review has stars sends a column of NULLs, which must still be a number.
+    add_pending(session_factory, len(stars))
+    claimed = claim(session_factory)
+
+    with session_factory() as session:
+        stored = scoring.store_predictions(
+            session=session,
+            reviews=claimed,
+            predictions=[predict(stars=value) for value in stars],
+        )
+
+    assert [review.stars for review in stored] == list(stars)  # as RETURNING answers them
+    rows = reviews_by_id(session_factory)
+    assert [rows[review.id].stars for review in claimed] == list(stars)
+
+
+def test_stars_out_of_range_are_refused_by_the_database_and_the_batch_stores_nothing(
+    session_factory,
+):
+    add_pending(session_factory, 2)
+    claimed = claim(session_factory)
+    # Past the model client's check (which refuses them first), the CHECK constraint holds.
+    broken = Prediction.model_construct(**{**predict().model_dump(), "stars": 42.0})
+
+    with pytest.raises(IntegrityError):
+        store(session_factory, claimed, [predict(stars=8.0), broken])
+
+    rows = reviews_by_id(session_factory).values()
+    assert {(review.status, review.stars) for review in rows} == {("pending", None)}
+
+
 def test_in_one_group_only_the_claim_that_stands_hears_its_review_stored(session_factory):
     add_pending(session_factory, 1)
     [stalled] = claim(session_factory, lease_s=0.0)
@@ -154,6 +191,27 @@ def test_new_content_replaces_the_claim_so_the_old_text_score_is_dropped(session
         scoring.ClaimedReview(id=review_id, content="완전히 다른 새 내용", claim_token=edit.token)
     ]
     assert store(session_factory, edited) == [review_id]
+
+
+def test_new_content_clears_the_old_texts_stars_until_it_is_scored_again(session_factory):
+    [review_id] = add_pending(session_factory, 1)
+    store(session_factory, claim(session_factory), [predict(stars=9.5)])
+
+    edit = scoring.new_claim(LEASE_S)
+    with session_factory() as session:
+        review = session.get(Review, review_id)
+        review_service.update_(
+            session=session,
+            review=review,
+            review_in=ReviewUpdate(content="새로 쓴 내용"),
+            claim=edit,
+        )
+    pending = reviews_by_id(session_factory)[review_id]
+    edited = [scoring.ClaimedReview(id=review_id, content="새로 쓴 내용", claim_token=edit.token)]
+    store(session_factory, edited, [predict(stars=2.25)])
+
+    assert (pending.status, pending.stars) == ("pending", None)
+    assert reviews_by_id(session_factory)[review_id].stars == 2.25
 
 
 def test_a_batch_that_fails_midway_stores_nothing(session_factory):

@@ -30,6 +30,10 @@ def prediction(label: str = "positive", model: str = "korean-sentiment:1") -> di
     }
 
 
+# Stars are a number from 1 to 10 or null: anything else is a broken answer, never coerced.
+BAD_STARS = [42, 0.5, 10.01, -1, "x", "8.4", True, float("nan"), [8], {"stars": 8}]
+
+
 def call(handler, method: str, *args, token: str | None = None):
     settings = Settings(
         model_service_url="http://model",
@@ -68,6 +72,20 @@ def test_classify_sends_the_texts_and_returns_predictions_in_order():
     assert predictions[0].model == "korean-sentiment:1"
 
 
+def test_stars_are_read_as_sent_and_missing_or_null_reads_as_none():
+    # An older model service sends no `stars` key; a bundle without a rating head sends null.
+    older = {key: value for key, value in prediction().items() if key != "stars"}
+    answers = [{**prediction(), "stars": 8.37}, {**prediction(), "stars": 1}, older]
+    answers.append({**prediction(), "stars": None})
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"predictions": answers})
+
+    predictions = call(handler, "classify", ["a", "b", "c", "d"])
+
+    assert [p.stars for p in predictions] == [8.37, 1.0, None, None]
+
+
 @pytest.mark.parametrize(
     ("status", "refused"), [(400, True), (422, True), (401, False), (429, False), (503, False)]
 )
@@ -100,12 +118,14 @@ def test_transport_failures_raise_model_service_error(failure):
         {"predictions": [prediction()]},  # one prediction for two texts
         {"predictions": [prediction(), {**prediction(), "label": "great"}]},
         {"unexpected": True},
+        *({"predictions": [prediction(), {**prediction(), "stars": bad}]} for bad in BAD_STARS),
     ],
-    ids=["count", "label", "shape"],
+    ids=["count", "label", "shape", *(f"stars={bad!r}" for bad in BAD_STARS)],
 )
 def test_answers_that_break_the_contract_raise(body):
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json=body)
+        # json.dumps writes NaN as Python's json module reads it (httpx's json= refuses NaN).
+        return httpx.Response(200, content=json.dumps(body).encode())
 
     with pytest.raises(ModelServiceError):
         call(handler, "classify", ["a", "b"])

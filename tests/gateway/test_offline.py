@@ -50,7 +50,7 @@ def test_a_review_posted_while_the_model_service_is_down_is_stored_pending(clien
     review = created.json()
     assert review["status"] == "pending"
     assert review["content"] == "다시 봐도 좋다"
-    for field in ("sentiment_label", "sentiment_score", "positivity", "probabilities"):
+    for field in ("sentiment_label", "sentiment_score", "positivity", "probabilities", "stars"):
         assert review[field] is None
     assert client.get(f"/reviews/{review['id']}").json() == review
     health = client.get("/health")

@@ -29,6 +29,7 @@ pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OLD_MODEL = "korean-sentiment:19990101-old"
+OLD_STARS = 1.23  # the old model's rating of every review it scored
 
 
 @pytest.fixture
@@ -49,7 +50,7 @@ def seed(database_url: str, served_model: str) -> dict[str, list[int]]:
         session.flush()
 
         def review(content: str, model: str | None) -> Review:
-            scored = predict("neutral", model) if model else None
+            scored = predict("neutral", model, stars=OLD_STARS) if model else None
             return Review(
                 movie_id=movie.id,
                 author="a",
@@ -59,6 +60,7 @@ def seed(database_url: str, served_model: str) -> dict[str, list[int]]:
                 sentiment_score=scored and scored.confidence,
                 positivity=scored and scored.positivity,
                 probabilities=scored and scored.probabilities,
+                stars=scored and scored.stars,
                 sentiment_model=model,
             )
 
@@ -124,8 +126,10 @@ def test_rescore_takes_outdated_reviews_in_batches_and_resumes(database_url, mod
     for review, prediction in zip(outdated, predictions, strict=True):
         assert (review.status, review.sentiment_model) == ("scored", served_model)
         assert review.probabilities == prediction["probabilities"]
+        assert review.stars == prediction.get("stars")  # rewritten with the label
     [current] = ids["current"]
     assert after[current].probabilities == predict("neutral").probabilities  # left alone
+    assert after[current].stars == OLD_STARS
     [pending] = ids["pending"]
     assert after[pending].status == "pending"
 

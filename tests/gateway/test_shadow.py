@@ -19,9 +19,11 @@ from sqlalchemy import select
 from gateway.database import create_db_engine, create_session_factory
 from gateway.reviews.models import Review
 from gateway.rollout.models import CandidatePrediction
+from gateway.rollout.shadow import store_candidate_predictions
 from gateway.settings import Settings
 from stack.parts import GatewayProcess
 from stack.ports import free_port
+from tests.gateway.factories import add_pending, predict
 
 pytestmark = pytest.mark.integration
 
@@ -144,6 +146,9 @@ def test_shadow_predictions_are_stored_for_creates_edits_and_background_scoring(
         wait_for(shadow_caught_up)
         reviews, candidates = rows(db_url)
         assert len(reviews) == len(TEXTS) + 3
+        ids = sorted(reviews)
+        candidate_says = classify(candidate_service_url, [reviews[i].content for i in ids])
+        assert [candidates[i].stars for i in ids] == [p.get("stars") for p in candidate_says]
         assert {c.model_tag for c in candidates.values()} == {candidate_model_tag}
         assert {r.sentiment_model for r in reviews.values()} == {tiny_model_tag}
         # Shown scores stay the live model's.
@@ -199,6 +204,28 @@ def test_shadow_predictions_are_stored_for_creates_edits_and_background_scoring(
         assert api.delete(f"/movies/{movies[1]}").status_code == 200
         reviews, candidates = rows(db_url)
         assert set(candidates) == set(reviews) == {r["id"] for r in created[::2]}
+
+
+def test_a_candidates_stars_are_stored_and_a_newer_prediction_replaces_them(session_factory):
+    first, second = add_pending(session_factory, 2)
+
+    def store(*scored: tuple[int, float | None]) -> dict[int, float | None]:
+        """Store the candidate's stars for these reviews; every review's candidate stars."""
+        with session_factory() as session:
+            store_candidate_predictions(
+                session=session,
+                scored=[(rid, predict(model="m:candidate", stars=stars)) for rid, stars in scored],
+            )
+            session.commit()
+            return dict(
+                session.execute(
+                    select(CandidatePrediction.review_id, CandidatePrediction.stars)
+                ).all()
+            )
+
+    assert store((first, 7.25), (second, None)) == {first: 7.25, second: None}
+    # Each review edited: the new text's prediction replaces the old one, stars and all.
+    assert store((first, None), (second, 1.5)) == {first: None, second: 1.5}
 
 
 class _Answers500(http.server.BaseHTTPRequestHandler):

@@ -172,6 +172,8 @@ def write_review(page: Page, gateway: GatewayClient, content: str) -> dict:
         row = result.locator(".prob-row", has_text=label_text(label))
         expect(row.locator(".prob-value")).to_have_text(f"{probability:.1%}")
     expect(result.locator(".result-model")).to_contain_text(stored["sentiment_model"])
+    assert stored["stars"] is not None  # the tiny model has a rating head
+    expect(result.locator(".result-stars")).to_contain_text(f"★ {stored['stars']:.1f}")
     return stored
 
 
@@ -181,6 +183,7 @@ def expect_statistics(page: Page, gateway: GatewayClient, movie_id: int) -> dict
     stats = page.locator("#review-stats")
     expect(stats.locator('[data-stat="count"]')).to_have_text(str(rating["review_count"]))
     expect(stats.locator('[data-stat="average"]')).to_have_text(f"{rating['average_score']:.0%}")
+    expect(stats.locator('[data-stat="stars"]')).to_have_text(f"★ {rating['average_stars']:.1f}")
     for label, ratio in rating["ratios"].items():
         expect(stats.locator('[data-stat="ratio"]')).to_contain_text(
             f"{label_text(label)} {ratio:.0%}"
@@ -259,11 +262,18 @@ def test_a_visitor_adds_a_movie_reviews_it_and_sees_the_statistics_change(
     after = expect_statistics(page, gateway, movie["id"])
     assert after["review_count"] == 2
     assert after["average_score"] == pytest.approx((first["positivity"] + second["positivity"]) / 2)
+    assert after["average_stars"] == pytest.approx((first["stars"] + second["stars"]) / 2)
     cards = page.locator("#review-list .review-card")
     expect(cards).to_have_count(2)
     expect(cards.nth(0).locator(".review-content")).to_have_text(second["content"])  # newest first
     expect(cards.nth(1).locator(".review-content")).to_have_text(first["content"])
+    expect(cards.nth(0).locator(".stars")).to_have_text(f"★ {second['stars']:.1f}")
+    expect(cards.nth(1).locator(".stars")).to_have_text(f"★ {first['stars']:.1f}")
     shot(page, "08-reviews-after-two")
+
+    open_tab(page, "영화 목록")
+    page.locator("#movie-search-button").click()
+    expect(card.locator(".movie-rating")).to_contain_text(f"★ {after['average_stars']:.1f}")
 
 
 def test_markup_in_reviews_and_titles_is_shown_as_text(
@@ -345,6 +355,7 @@ def test_a_review_written_while_the_model_is_down_shows_pending_then_its_label(
             expect(result).to_contain_text("채점 대기 중")
             expect(result).to_contain_text("모델이 돌아오면 자동으로 채점됩니다")
             expect(page.locator("#review-result .notice-error")).to_have_count(0)
+            expect(result.locator(".result-stars")).to_have_count(0)  # none until it is scored
             shot(page, "11-review-pending")
 
             gateway_process.stop()
@@ -354,6 +365,7 @@ def test_a_review_written_while_the_model_is_down_shows_pending_then_its_label(
             stored = wait_for_score(client, review["id"])
             page.locator("#refresh-review").click()
             expect(result.locator(".badge")).to_have_text(label_text(stored["sentiment_label"]))
+            expect(result.locator(".result-stars")).to_contain_text(f"★ {stored['stars']:.1f}")
             expect(page.locator("#refresh-review")).to_be_hidden()
             shot(page, "12-review-scored-after-refresh")
         client.close()

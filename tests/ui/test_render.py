@@ -23,6 +23,7 @@ def _review(**overrides):
         "sentiment_score": 0.8123,
         "positivity": 0.85,
         "probabilities": {"negative": 0.0877, "neutral": 0.1, "positive": 0.8123},
+        "stars": 8.37,
         "sentiment_model": "korean-sentiment:20261121-ab12cd",
         "created_at": "2026-11-21T10:30:00+00:00",
     }
@@ -64,6 +65,19 @@ def test_movie_cards_escape_text_and_show_only_http_posters():
     assert "기생충" in fragment and "봉준호" in fragment
 
 
+def test_movie_cards_show_average_stars_beside_the_rating_and_nothing_without_stars():
+    movies = [{"id": 1, "title": "괴물"}, {"id": 2, "title": "마더"}]
+    ratings = {
+        1: {"average_score": 0.8, "average_stars": 8.27, "review_count": 3},
+        2: {"average_score": 0.4, "average_stars": None, "review_count": 1},
+    }
+    first, second = render.movie_cards(movies, ratings=ratings).split('<div class="movie-card">')[
+        1:
+    ]
+    assert '<div class="movie-rating">★ 8.3 · 긍정도 80% · 리뷰 3개</div>' in first
+    assert '<div class="movie-rating">긍정도 40% · 리뷰 1개</div>' in second
+
+
 def test_empty_movie_list_says_so_differently_after_a_search():
     assert render.movie_cards([]) != render.movie_cards([], searched=True)
 
@@ -76,6 +90,18 @@ def test_scored_result_shows_label_confidence_bars_and_model():
     assert "korean-sentiment:20261121-ab12cd" in fragment
 
 
+def test_a_review_shows_its_stars_and_nothing_where_it_has_none():
+    with_stars = render.review_cards([_review()], {})
+    without = render.review_cards([_review(stars=None)], {})
+    pending = render.review_cards([_review(status="pending", sentiment_label=None)], {})
+
+    assert '<span class="stars" title="예상 별점">★ 8.4</span>' in with_stars
+    assert "★" not in without and "★" not in pending
+    assert "예상 별점: <b>★ 8.4</b>" in render.review_result(_review())
+    assert "★" not in render.review_result(_review(stars=None))
+    assert "별점" not in render.review_result(_review(stars=None))
+
+
 def test_pending_result_is_a_note_not_an_error():
     pending = _review(
         status="pending",
@@ -83,6 +109,7 @@ def test_pending_result_is_a_note_not_an_error():
         sentiment_score=None,
         positivity=None,
         probabilities=None,
+        stars=None,
         sentiment_model=None,
     )
     fragment = render.review_result(pending)
@@ -94,21 +121,26 @@ def test_statistics_show_average_count_and_ratios():
     rating = {
         "movie_id": 1,
         "average_score": 0.625,
+        "average_stars": 6.125,
         "review_count": 5,
         "scored_count": 4,
+        "stars_count": 3,
         "counts": {"positive": 2, "neutral": 1, "negative": 1},
         "ratios": {"positive": 0.5, "neutral": 0.25, "negative": 0.25},
     }
     fragment = render.statistics(rating)
     assert 'data-stat="average">62%<' in fragment or 'data-stat="average">63%<' in fragment
     assert 'data-stat="count">5<' in fragment and "채점 완료 4개" in fragment
+    assert 'data-stat="stars">★ 6.1<' in fragment and "별점 있는 리뷰 3개" in fragment
     assert "😊 긍정 50%" in fragment and "😐 중립 25%" in fragment and "😞 부정 25%" in fragment
 
 
 def test_statistics_of_a_movie_without_scored_reviews():
     rating = {"movie_id": 1, "average_score": None, "review_count": 2, "scored_count": 0}
+    rating |= {"average_stars": None, "stars_count": 0}
     fragment = render.statistics(rating)
     assert 'data-stat="average">–<' in fragment and 'data-stat="count">2<' in fragment
+    assert 'data-stat="stars">–<' in fragment and "★" not in fragment
     assert "아직 채점된 리뷰가 없습니다" in fragment and "0%" not in fragment
 
 
