@@ -32,6 +32,18 @@ class MeanPositivity(BaseModel):
     candidate: float | None
 
 
+class StarsComparison(BaseModel):
+    """Both models' stars over the reviews both gave stars (a model without a rating head gives
+    none, so n is 0 and the means null)."""
+
+    n: int = Field(description="Reviews both models gave stars.")
+    live: float | None = Field(description="The live model's mean stars over them.")
+    candidate: float | None = Field(description="The candidate's mean stars over them.")
+    mean_absolute_difference: float | None = Field(
+        description="The mean of |candidate − live| stars, review by review."
+    )
+
+
 class MovieShift(BaseModel):
     """How a movie's average positivity would move, over its reviews both models scored."""
 
@@ -64,5 +76,6 @@ class Comparison(BaseModel):
         description="{live_label: {candidate_label: count}}"
     )
     mean_positivity: MeanPositivity
+    stars: StarsComparison
     movies: list[MovieShift] = Field(description="The movies whose rating would move most.")
     disagreements: list[Disagreement] = Field(description="The latest reviews they disagree on.")

@@ -18,6 +18,7 @@ from gateway.rollout.schemas import (
     Models,
     MovieShift,
     ServedModel,
+    StarsComparison,
 )
 from gateway.scoring.client import ModelServiceClient, ModelServiceError
 
@@ -70,8 +71,8 @@ def has_candidate(*, session: Session, candidate: str) -> bool:
 
 
 def compare(*, session: Session, live: str, candidate: str) -> Comparison:
-    """Agreement, confusion, mean positivity, the movies that would move most and the latest
-    disagreements, over the reviews `live` scored and `candidate` scored in shadow."""
+    """Agreement, confusion, mean positivity, mean stars, the movies that would move most and the
+    latest disagreements, over the reviews `live` scored and `candidate` scored in shadow."""
     both = (
         select(Review, CandidatePrediction)
         .join(CandidatePrediction, CandidatePrediction.review_id == Review.id)
@@ -108,9 +109,23 @@ def compare(*, session: Session, live: str, candidate: str) -> Comparison:
         mean_positivity=MeanPositivity(
             live=live_sum / n if n else None, candidate=candidate_sum / n if n else None
         ),
+        stars=_stars(session, both),
         movies=_movies_moving_most(session, both),
         disagreements=_latest_disagreements(session, both),
     )
+
+
+def _stars(session: Session, both) -> StarsComparison:
+    rated = both.where(Review.stars.is_not(None), CandidatePrediction.stars.is_not(None))
+    n, live, candidate, difference = session.execute(
+        rated.with_only_columns(
+            func.count(),
+            func.avg(Review.stars),
+            func.avg(CandidatePrediction.stars),
+            func.avg(func.abs(CandidatePrediction.stars - Review.stars)),
+        )
+    ).one()
+    return StarsComparison(n=n, live=live, candidate=candidate, mean_absolute_difference=difference)
 
 
 def _movies_moving_most(session: Session, both) -> list[MovieShift]:

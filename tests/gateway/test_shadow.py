@@ -104,8 +104,15 @@ def expected_comparison(reviews: dict[int, Review], candidates: dict[int, Candid
         - sum(live for live, _ in pairs) / len(pairs)
         for movie_id, pairs in by_movie.items()
     }
+    rated = [(r.stars, c.stars) for r, c in both if r.stars is not None and c.stars is not None]
     return {
         "n": len(both),
+        "stars": {
+            "n": len(rated),
+            "live": sum(live for live, _ in rated) / len(rated),
+            "candidate": sum(cand for _, cand in rated) / len(rated),
+            "mean_absolute_difference": sum(abs(c - r) for r, c in rated) / len(rated),
+        },
         "agreement": sum(r.sentiment_label == c.label for r, c in both) / len(both),
         "confusion": {live: dict(counts) for live, counts in confusion.items()},
         "mean_positivity": {
@@ -166,6 +173,8 @@ def test_shadow_predictions_are_stored_for_creates_edits_and_background_scoring(
         assert comparison["agreement"] < 1  # the candidate swaps positive and negative
         assert comparison["confusion"] == expected["confusion"]
         assert comparison["mean_positivity"] == pytest.approx(expected["mean_positivity"])
+        assert comparison["stars"] == pytest.approx(expected["stars"])
+        assert comparison["stars"]["n"] == expected["n"]  # both tiny models have a rating head
         assert {m["movie_id"]: m["shift"] for m in comparison["movies"]} == pytest.approx(
             expected["shifts"]
         )
