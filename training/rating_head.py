@@ -24,11 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
+from model_service.inference import STARS_OUTPUT  # the graph output the model service reads
+
 log = logging.getLogger(__name__)
 
 WEIGHTS_FILE, CALIBRATION_FILE = "rating_head.safetensors", "rating_head.json"
 RATINGS = np.arange(1, 11, dtype=np.float64)
-STARS_OUTPUT = "stars"  # the graph output's name, which model_service.inference reads
 
 # The temperatures searched: a coarse log-spaced grid, then a bounded refinement around the best.
 TEMPERATURE_RANGE = (0.05, 20.0)
