@@ -276,11 +276,6 @@ class SentimentModel:
             )
         ]
 
-    def probabilities(self, texts: Sequence[str]) -> tuple[np.ndarray, list[bool]]:
-        """Class probabilities (columns in LABELS order) and the truncated flags, in input order."""
-        probabilities, _, truncated = self.infer(texts)
-        return probabilities, truncated
-
     def infer(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None, list[bool]]:
         """Class probabilities (columns in LABELS order), the stars (None without a rating head)
         and the truncated flags, in input order."""

@@ -61,8 +61,8 @@ BUCKETED_TEXTS = [*varied_texts(150), "영화 " * 200]
 
 
 def test_length_buckets_give_the_same_results_as_one_text_at_a_time(fp32_model):
-    batched, _ = fp32_model.probabilities(BUCKETED_TEXTS)
-    alone = np.concatenate([fp32_model.probabilities([text])[0] for text in BUCKETED_TEXTS])
+    batched, _, _ = fp32_model.infer(BUCKETED_TEXTS)
+    alone = np.concatenate([fp32_model.infer([text])[0] for text in BUCKETED_TEXTS])
     np.testing.assert_allclose(batched, alone, rtol=0, atol=1e-5)
 
 
