@@ -107,6 +107,13 @@ class TrainSettings:
         default=3, metadata=_help("evaluations without improvement before an early stop")
     )
     seed: int = field(default=42, metadata=_help("random seed"))
+    precision: Literal["auto", "bf16", "fp32"] = field(
+        default="auto",
+        metadata=_help(
+            "training steps' arithmetic: bf16 autocasts the forward pass (weights, optimizer "
+            "and evaluations stay float32); auto: bf16 where the CPU computes it natively"
+        ),
+    )
     train_limit: int | None = field(
         default=None, metadata=_help("only the first N training reviews")
     )

@@ -199,3 +199,36 @@ def test_masking_picks_only_real_tokens_and_corrupts_as_bert_does():
     kept = (corrupted[chosen] == ids[chosen]).float().mean().item()
     assert 0.77 < masked < 0.83 and 0.07 < kept < 0.14
     assert ((corrupted[chosen] >= first_word) | (corrupted[chosen] == mask_id)).all()
+
+
+@pytest.mark.parametrize(
+    ("precision", "computed_in"), [("bf16", torch.bfloat16), ("fp32", torch.float32)]
+)
+def test_training_steps_compute_in_the_chosen_precision_and_keep_float32_weights(
+    tmp_path: Path, precision: str, computed_in: torch.dtype
+):
+    from training.data import EncodedSplit
+    from training.train import Trainer
+
+    rng = np.random.default_rng(0)
+    split = EncodedSplit(
+        ids=[rng.integers(5, 50, size=rng.integers(3, 12)) for _ in range(16)],
+        labels=rng.integers(0, 3, size=16),
+        ratings=rng.integers(0, 10, size=16),
+    )
+    settings = TrainSettings(batch_size=8, epochs=1, eval_every=100, precision=precision)
+    trainer = Trainer(settings, tmp_path, split, split, tiny_config(), encoder=None)
+    training_outputs = []
+
+    def record_dtype(module, _, output) -> None:
+        if module.training:  # the evaluations, in float32 always, are not steps
+            training_outputs.append(output.dtype)
+
+    dense = trainer.model.classifier.bert.encoder.layer[0].intermediate.dense
+    dense.register_forward_hook(record_dtype)
+
+    assert trainer.run(deadline=float("inf")) == "finished"
+
+    assert training_outputs == [computed_in, computed_in]  # two steps of 8 reviews
+    assert {p.dtype for p in trainer.model.parameters()} == {torch.float32}
+    assert ReviewClassifier.load(tmp_path / "best").classifier.dtype == torch.float32
