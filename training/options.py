@@ -69,7 +69,7 @@ class TrainSettings:
     )
     batch_size: int = field(default=128, metadata=_help("reviews per step"))
     pretrain_epochs: float = field(
-        default=3.0, metadata=_help("pre-training epochs; 0 skips pre-training")
+        default=2.0, metadata=_help("pre-training epochs; 0 skips pre-training")
     )
     pretrain_objective: Literal["mlm", "electra"] = field(
         default="mlm",
