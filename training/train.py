@@ -204,6 +204,11 @@ def uses_bf16(precision: str) -> bool:
     return precision == "bf16"
 
 
+def step_precision(precision: str) -> str:
+    """What the training steps computed in, as the run's records name it ("auto" resolved)."""
+    return "bfloat16" if uses_bf16(precision) else "float32"
+
+
 def clock() -> np.ndarray:
     """Wall and CPU seconds now. CPU time (all the process's threads) is what other work on a
     shared machine does not stretch, so runs of different objectives compare on it."""
@@ -704,6 +709,7 @@ def finalize(
         "stars": stars_report(calibration, stars),
         "history": trainer.history,
         "parameters": sum(p.numel() for p in best.parameters()),
+        "steps_computed_in": step_precision(s.precision),
     }
     (checkpoint / "training.json").write_text(json.dumps(report, indent=2))
     return report
@@ -735,7 +741,7 @@ def main(args: TrainRunOptions, s: TrainSettings) -> int:
         len(train.ids),
         len(dev.ids),
         time.monotonic() - start,
-        "bfloat16" if uses_bf16(s.precision) else "float32",
+        step_precision(s.precision),
     )
 
     config = make_config(s, tokenizer)
@@ -798,6 +804,7 @@ def pretrain(
         "epochs": s.pretrain_epochs,
         "steps": pretrainer.step,
         "history": pretrainer.history,
+        "steps_computed_in": step_precision(s.precision),
     }
     record.write_text(json.dumps(report, indent=2))
     return report

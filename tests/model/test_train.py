@@ -12,7 +12,7 @@ import torch
 from training.options import TrainSettings
 from training.rating_head import RatingHead
 from training.tokenizer import SPECIAL_TOKENS
-from training.train import ReviewClassifier, averaged_classifier, mask_tokens
+from training.train import ReviewClassifier, averaged_classifier, mask_tokens, step_precision
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--vocab-size", "300", "--hidden", "16", "--layers", "1", "--heads", "2",
@@ -49,6 +49,10 @@ def test_a_run_stopped_in_pre_training_resumes_and_ends_with_a_loadable_checkpoi
     report = json.loads((out / "checkpoint" / "training.json").read_text())
     assert pretraining["stopped"] == "finished" and pretraining["steps"] > 0
     assert pretraining["objective"] == "mlm"  # the default
+    # "auto" is recorded as what the steps computed in on this CPU.
+    assert pretraining["steps_computed_in"] == report["steps_computed_in"]
+    assert report["steps_computed_in"] == step_precision("auto")
+    assert step_precision("auto") in ("bfloat16", "float32")
     assert [h["step"] for h in pretraining["history"]][-1] == pretraining["steps"]
     assert report["pretraining"] == pretraining
     assert report["stopped"] == "finished"
