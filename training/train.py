@@ -196,17 +196,13 @@ def lr_lambda(total_steps: int, warmup_steps: int):
     return factor
 
 
-def uses_bf16(precision: str) -> bool:
-    """Whether training steps autocast to bfloat16. "auto" takes it only where oneDNN has native
-    bf16 kernels (AVX512-BF16 or AMX): elsewhere it is emulated, slower than float32."""
-    if precision == "auto":
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    return precision == "bf16"
-
-
 def step_precision(precision: str) -> str:
-    """What the training steps computed in, as the run's records name it ("auto" resolved)."""
-    return "bfloat16" if uses_bf16(precision) else "float32"
+    """What the training steps compute in, "bfloat16" or "float32", as the run's records name it.
+    "auto" takes bfloat16 only where oneDNN has native bf16 kernels (AVX512-BF16 or AMX):
+    elsewhere it is emulated, slower than float32."""
+    if precision == "auto":
+        return "bfloat16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "float32"
+    return "bfloat16" if precision == "bf16" else "float32"
 
 
 def clock() -> np.ndarray:
@@ -249,7 +245,7 @@ class TrainingLoop:
             self.optimizer, lr_lambda(self.total_steps, int(self.total_steps * s.warmup_ratio))
         )
         self.step, self.best_score, self.bad_evals, self.history = 0, -math.inf, 0, []
-        self.bf16 = uses_bf16(s.precision)
+        self.bf16 = step_precision(s.precision) == "bfloat16"
         self.origin = clock()  # when this phase would have started had it trained only now
 
     def time_spent(self) -> np.ndarray:
