@@ -84,6 +84,9 @@ class EncodedSplit:
     ids: list[np.ndarray]
     labels: np.ndarray  # index into LABELS
     ratings: np.ndarray  # 0..9
+    # Soft targets of a distillation run (training.distill): the teachers' mean probabilities.
+    teacher_labels: np.ndarray | None = None  # (reviews, classes)
+    teacher_ratings: np.ndarray | None = None  # (reviews, 10)
 
 
 def encode_split(tokenizer: PreTrainedTokenizerFast, path: Path, limit: int | None) -> EncodedSplit:
@@ -125,7 +128,8 @@ def dev_batches(split: EncodedSplit, batch_size: int) -> list[np.ndarray]:
 
 
 def collate(split: EncodedSplit, index: np.ndarray) -> dict[str, torch.Tensor]:
-    """The reviews at `index` as right-padded tensors with their labels and ratings."""
+    """The reviews at `index` as right-padded tensors with their labels and ratings (and their
+    teachers' distributions, when the split has them)."""
     import torch  # only the training side batches tensors; reading reviews needs no torch
 
     rows = [split.ids[i] for i in index]
@@ -135,9 +139,13 @@ def collate(split: EncodedSplit, index: np.ndarray) -> dict[str, torch.Tensor]:
     for i, row in enumerate(rows):
         ids[i, : len(row)] = row
         mask[i, : len(row)] = 1
-    return {
+    batch = {
         "input_ids": torch.from_numpy(ids),
         "attention_mask": torch.from_numpy(mask),
         "labels": torch.from_numpy(split.labels[index]),
         "ratings": torch.from_numpy(split.ratings[index]),
     }
+    for name in ("teacher_labels", "teacher_ratings"):
+        if getattr(split, name) is not None:
+            batch[name] = torch.from_numpy(getattr(split, name)[index])
+    return batch

@@ -98,6 +98,18 @@ class TrainSettings:
     rating_loss_weight: float = field(
         default=0.5, metadata=_help("weight of the auxiliary star-rating loss")
     )
+    teacher: list[str] | None = field(
+        default=None,
+        metadata=_help(
+            "distillation: a fine-tuned checkpoint over this run's vocabulary; give it once per "
+            "teacher: their mean distributions on the training reviews are soft targets",
+            action="extend",
+        ),
+    )
+    teacher_weight: float = field(
+        default=0.5,
+        metadata=_help("distillation: the soft targets' share of the loss (the gold's: 1 - it)"),
+    )
     average_last: int = field(
         default=3,
         metadata=_help("the final model may be the mean of the last N evaluations' weights"),

@@ -47,6 +47,7 @@ from training.data import (
     length_bucketed_batches,
     read_reviews,
 )
+from training.distill import attach_teachers, load_teachers
 from training.metrics import headline_metrics, score, tune_logit_offsets
 from training.options import TrainRunOptions, TrainSettings, UsageError
 from training.rating_head import (
@@ -136,7 +137,8 @@ def make_config(s: TrainSettings, tokenizer: PreTrainedTokenizerFast) -> BertCon
 
 def class_weights(labels: np.ndarray) -> torch.Tensor:
     """Inverse square-root frequency: lifts the rare negative class without drowning precision."""
-    counts = np.bincount(labels, minlength=len(LABELS)).astype(np.float64)
+    # A class missing from a small --train-limit sample counts once: its weight stays finite.
+    counts = np.maximum(np.bincount(labels, minlength=len(LABELS)), 1).astype(np.float64)
     weights = (counts.sum() / counts) ** 0.5
     return torch.tensor(weights / weights.mean(), dtype=torch.float32)
 
@@ -156,9 +158,9 @@ def predict(
     for index in dev_batches(split, batch_size):
         batch = collate(split, index)
         logits, rating_logits = model(batch["input_ids"], batch["attention_mask"])
-        out[index] = torch.log_softmax(logits, dim=-1).numpy()
+        out[index] = torch.log_softmax(logits.float(), dim=-1).numpy()
         if ratings is not None:
-            ratings[index] = rating_logits.numpy()
+            ratings[index] = rating_logits.float().numpy()
     model.train()
     return out, ratings
 
@@ -597,9 +599,18 @@ class Trainer(TrainingLoop):
 
     def loss(self, batch):
         label_logits, rating_logits = self.model(batch["input_ids"], batch["attention_mask"])
-        return self.label_loss(label_logits, batch["labels"]) + (
+        gold = self.label_loss(label_logits, batch["labels"]) + (
             self.s.rating_loss_weight * self.rating_loss(rating_logits, batch["ratings"])
         )
+        if "teacher_labels" not in batch:
+            return gold
+        # Cross-entropy against the teachers' probabilities: KL divergence's gradient.
+        soft = functional.cross_entropy(label_logits, batch["teacher_labels"])
+        if "teacher_ratings" in batch:
+            soft = soft + self.s.rating_loss_weight * functional.cross_entropy(
+                rating_logits, batch["teacher_ratings"]
+            )
+        return (1 - self.s.teacher_weight) * gold + self.s.teacher_weight * soft
 
     def dev_metrics(self) -> dict[str, float]:
         metrics = headline_metrics(predict_log_probs(self.model, self.dev), self.dev.labels)
@@ -680,6 +691,7 @@ def finalize(
     reason: str,
     trainer: Trainer,
     pretraining: dict | None,
+    distillation: dict | None = None,
 ) -> dict:
     """The final model with dev-tuned logit offsets folded into its classifier bias and its
     rating head calibrated on dev."""
@@ -696,6 +708,7 @@ def finalize(
     report = {
         "settings": asdict(s),
         "pretraining": pretraining,
+        "distillation": distillation,
         "stopped": reason,
         "steps": trainer.step,
         "selection": selection,
@@ -714,6 +727,8 @@ def finalize(
 def main(args: TrainRunOptions, s: TrainSettings) -> int:
     """`python -m training train`: both phases, or what is left of them with --resume."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if not 0 <= s.teacher_weight <= 1:
+        raise UsageError(f"--teacher-weight must be within 0..1, got {s.teacher_weight}")
     start = time.monotonic()
     deadline = start + 60 * args.max_minutes if args.max_minutes else math.inf
     random.seed(s.seed)
@@ -739,6 +754,7 @@ def main(args: TrainRunOptions, s: TrainSettings) -> int:
         time.monotonic() - start,
         step_precision(s.precision),
     )
+    teachers = load_teachers(s.teacher, tokenizer) if s.teacher else None  # refused before work
 
     config = make_config(s, tokenizer)
     pretraining = None
@@ -748,6 +764,10 @@ def main(args: TrainRunOptions, s: TrainSettings) -> int:
             log.info("pre-training paused at the time limit; --resume goes on")
             return 0
     encoder = args.out / "pretrained" if pretraining else None
+    distillation = None
+    if teachers:
+        bf16 = step_precision(s.precision) == "bfloat16"
+        distillation = attach_teachers(teachers, s.teacher, train, dev, args.out, bf16)
     trainer = Trainer(s, args.out, train, dev, config, encoder)
     if args.resume and trainer.state_path.exists():
         trainer.load_state()
@@ -755,7 +775,7 @@ def main(args: TrainRunOptions, s: TrainSettings) -> int:
         shutil.rmtree(args.out / "snapshots", ignore_errors=True)
     reason = trainer.run(deadline)
     log.info("training stopped: %s after %d steps", reason, trainer.step)
-    report = finalize(args.out, dev, tokenizer, s, reason, trainer, pretraining)
+    report = finalize(args.out, dev, tokenizer, s, reason, trainer, pretraining, distillation)
     log.info("dev raw %s tuned %s", report["dev_raw"], report["dev_tuned"])
     return 0
 
