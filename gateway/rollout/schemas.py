@@ -13,6 +13,11 @@ class ServedModel(BaseModel):
     tag: str | None = Field(description="The model tag the service serves, e.g. korean-sentiment:…")
     reachable: bool
     labels: list[str] | None = None
+    stars: bool | None = Field(
+        default=None,
+        description="Whether its predictions carry predicted stars (a bundle without a rating "
+        "head answers null stars); null when the service did not say.",
+    )
     metrics: dict[str, Any] | None = Field(default=None, description="The model card's metrics.")
 
 

@@ -189,6 +189,7 @@ async def describe(client: ModelServiceClient) -> ServedModel:
         tag=description["model"],
         reachable=True,
         labels=description.get("labels"),
+        stars=description.get("stars"),
         metrics=card.get("metrics"),
     )
 

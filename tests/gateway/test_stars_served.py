@@ -1,6 +1,7 @@
 """Stars through real model services: the tiny model rates reviews, the same model built without a
 rating head (as hub checkpoints come) gives null; a movie's average_stars leaves those out, and
-rescoring by the headless model takes the old stars away with the old label."""
+rescoring by the headless model takes the old stars away with the old label; GET /models says
+which of the two gives stars."""
 
 import uuid
 
@@ -69,3 +70,19 @@ def test_rescoring_by_a_model_without_stars_clears_the_old_stars(
         [review] = session.scalars(select(Review))
     engine.dispose()
     assert (review.sentiment_model, review.stars) == (summary["served_model"], None)
+
+
+def test_the_models_overview_says_whether_the_live_model_gives_stars(
+    postgres, model_service_url, headless_service_url
+):
+    database_url = postgres.create_database(f"stars_{uuid.uuid4().hex[:8]}")
+    live = {}
+    for url in (model_service_url, headless_service_url):
+        with (
+            GatewayProcess(database_url, url) as gateway,
+            httpx.Client(base_url=gateway.url, timeout=30) as api,
+        ):
+            live[url] = api.get("/models").json()["live"]
+
+    assert live[model_service_url]["stars"] is True
+    assert live[headless_service_url]["stars"] is False
