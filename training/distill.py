@@ -10,11 +10,13 @@ one encoder's cost. The ensemble's own dev figures go into the run's training.js
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,6 +25,9 @@ from transformers import PreTrainedTokenizerFast
 from training.data import EncodedSplit
 from training.metrics import headline_metrics
 from training.options import UsageError
+
+if TYPE_CHECKING:
+    from training.train import ReviewClassifier
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +43,7 @@ class Ensemble:
     ratings: np.ndarray | None  # (reviews, 10) probabilities
 
 
-def load_teachers(paths: list[str], tokenizer: PreTrainedTokenizerFast) -> list:
+def load_teachers(paths: list[str], tokenizer: PreTrainedTokenizerFast) -> list[ReviewClassifier]:
     """The teacher checkpoints, refused unless each reads the run's token ids."""
     from training.train import ReviewClassifier  # train imports this module
 
@@ -52,7 +57,9 @@ def load_teachers(paths: list[str], tokenizer: PreTrainedTokenizerFast) -> list:
     return [ReviewClassifier.load(Path(path)) for path in paths]
 
 
-def ensemble_predictions(teachers: list, split: EncodedSplit, bf16: bool) -> Ensemble:
+def ensemble_predictions(
+    teachers: list[ReviewClassifier], split: EncodedSplit, bf16: bool
+) -> Ensemble:
     """The mean of the teachers' probabilities (not of their logits: the ensemble that the
     student imitates is the average forecaster)."""
     from training.train import predict
@@ -76,8 +83,19 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
+def digests(paths: list[str]) -> list[str]:
+    """Each teacher's weights' digest: kept targets are reused only for the same weights."""
+    found = []
+    for path in paths:
+        digest = hashlib.sha256()
+        for weights in sorted(Path(path).glob("*.safetensors")):
+            digest.update(weights.read_bytes())
+        found.append(digest.hexdigest()[:16])
+    return found
+
+
 def attach_teachers(
-    teachers: list,
+    teachers: list[ReviewClassifier],
     paths: list[str],
     train: EncodedSplit,
     dev: EncodedSplit,
@@ -85,12 +103,13 @@ def attach_teachers(
     bf16: bool,
 ) -> dict:
     """Sets train's soft targets from the teachers (reusing OUT/teacher.npz when it was computed
-    for the same teachers and reviews); returns the teachers' record for training.json."""
+    for the same teachers' weights and reviews); returns the teachers' record for training.json."""
     cached = out_dir / TARGETS_FILE
     record_path = out_dir / "teacher.json"
     if cached.exists() and record_path.exists():
         record = json.loads(record_path.read_text())
-        if record["checkpoints"] == paths and record["train_reviews"] == len(train.ids):
+        same_teachers = record["checkpoints"] == paths and record.get("digests") == digests(paths)
+        if same_teachers and record["train_reviews"] == len(train.ids):
             with np.load(cached) as saved:
                 train.teacher_labels = saved["labels"]
                 train.teacher_ratings = saved.get("ratings")
@@ -107,6 +126,7 @@ def attach_teachers(
     cached.with_suffix(".tmp.npz").replace(cached)
     record = {
         "checkpoints": paths,
+        "digests": digests(paths),
         "train_reviews": len(train.ids),
         "soft_ratings": on_train.ratings is not None,
         "dev": headline_metrics(np.log(np.maximum(on_dev.labels, 1e-12)), dev.labels),

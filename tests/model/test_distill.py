@@ -71,7 +71,7 @@ def test_a_distilled_run_records_its_teachers_and_keeps_their_targets_for_resume
     student = tmp_path / "student"
     student.mkdir()
     shutil.copytree(teacher / "tokenizer", student / "tokenizer")
-    checkpoint = str(teacher / "checkpoint")
+    checkpoint = str(shutil.copytree(teacher / "checkpoint", tmp_path / "teacher"))  # changed below
     distilled = ("--resume", "--pretrain-epochs", "0", "--teacher", checkpoint, checkpoint)
 
     train(data_dir, student, *distilled, "--seed", "7")
@@ -95,6 +95,17 @@ def test_a_distilled_run_records_its_teachers_and_keeps_their_targets_for_resume
     resumed = train(data_dir, student, *distilled, "--seed", "7")
 
     assert "teacher targets reused" in resumed.stderr
+
+    # A teacher retrained in place is another teacher: its targets are computed again.
+    retrained = ReviewClassifier.load(Path(checkpoint))
+    with torch.no_grad():
+        retrained.classifier.classifier.bias += 1.0
+    retrained.save(Path(checkpoint))
+
+    recomputed = train(data_dir, student, *distilled, "--seed", "7")
+
+    assert "teacher targets reused" not in recomputed.stderr
+    assert "teachers' ensemble on dev" in recomputed.stderr
 
 
 def test_a_teacher_over_another_vocabulary_is_refused_before_any_training(
