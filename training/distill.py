@@ -6,6 +6,9 @@ recipe, say). Their mean label distribution and mean rating distribution on ever
 are computed once, kept in OUT/teacher.npz for --resume, and become soft targets beside the gold
 label and rating: the student learns what the ensemble would answer, so the served model keeps
 one encoder's cost. The ensemble's own dev figures go into the run's training.json.
+
+This module holds what does not need the model (the vocabulary check, the mean, the kept
+targets); training.train scores the teachers with it.
 """
 
 from __future__ import annotations
@@ -13,25 +16,18 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from transformers import PreTrainedTokenizerFast
 
 from training.data import EncodedSplit
-from training.metrics import headline_metrics
 from training.options import UsageError
-
-if TYPE_CHECKING:
-    from training.train import ReviewClassifier
 
 log = logging.getLogger(__name__)
 
-TARGETS_FILE = "teacher.npz"
+TARGETS_FILE, RECORD_FILE = "teacher.npz", "teacher.json"
 
 
 @dataclass(frozen=True)
@@ -42,11 +38,12 @@ class Ensemble:
     labels: np.ndarray  # (reviews, classes) probabilities
     ratings: np.ndarray | None  # (reviews, 10) probabilities
 
+    def attach(self, split: EncodedSplit) -> None:
+        split.teacher_labels, split.teacher_ratings = self.labels, self.ratings
 
-def load_teachers(paths: list[str], tokenizer: PreTrainedTokenizerFast) -> list[ReviewClassifier]:
-    """The teacher checkpoints, refused unless each reads the run's token ids."""
-    from training.train import ReviewClassifier  # train imports this module
 
+def check_vocabularies(paths: list[str], tokenizer: PreTrainedTokenizerFast) -> None:
+    """Refuses a teacher that does not read the run's token ids."""
     vocabulary = tokenizer.get_vocab()
     for path in paths:
         if PreTrainedTokenizerFast.from_pretrained(path).get_vocab() != vocabulary:
@@ -54,26 +51,17 @@ def load_teachers(paths: list[str], tokenizer: PreTrainedTokenizerFast) -> list[
                 f"teacher {path} has another vocabulary than this run's tokenizer; a teacher "
                 "must be fine-tuned from this run's encoder (or share its tokenizer)"
             )
-    return [ReviewClassifier.load(Path(path)) for path in paths]
 
 
-def ensemble_predictions(
-    teachers: list[ReviewClassifier], split: EncodedSplit, bf16: bool
-) -> Ensemble:
-    """The mean of the teachers' probabilities (not of their logits: the ensemble that the
-    student imitates is the average forecaster)."""
-    from training.train import predict
-
-    labels, ratings = [], []
-    for teacher in teachers:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            log_probs, rating_logits = predict(teacher, split)
-        labels.append(np.exp(log_probs.astype(np.float64)))
-        ratings.append(None if rating_logits is None else _softmax(rating_logits))
-    mean_ratings = None if any(r is None for r in ratings) else np.mean(ratings, axis=0)
+def mean_distributions(predictions: list[tuple[np.ndarray, np.ndarray | None]]) -> Ensemble:
+    """The mean of the teachers' probabilities, from each one's (label log-probabilities, rating
+    logits): the mean of probabilities, not of logits, is the ensemble's own forecast."""
+    labels = np.mean([np.exp(log_probs.astype(np.float64)) for log_probs, _ in predictions], axis=0)
+    ratings = None
+    if all(rating_logits is not None for _, rating_logits in predictions):
+        ratings = np.mean([_softmax(rating_logits) for _, rating_logits in predictions], axis=0)
     return Ensemble(
-        np.mean(labels, axis=0).astype(np.float32),
-        None if mean_ratings is None else mean_ratings.astype(np.float32),
+        labels.astype(np.float32), None if ratings is None else ratings.astype(np.float32)
     )
 
 
@@ -94,31 +82,26 @@ def digests(paths: list[str]) -> list[str]:
     return found
 
 
-def attach_teachers(
-    teachers: list[ReviewClassifier],
-    paths: list[str],
-    train: EncodedSplit,
-    dev: EncodedSplit,
-    out_dir: Path,
-    bf16: bool,
-) -> dict:
-    """Sets train's soft targets from the teachers (reusing OUT/teacher.npz when it was computed
-    for the same teachers' weights and reviews); returns the teachers' record for training.json."""
+def kept_targets(out_dir: Path, paths: list[str], reviews: int) -> tuple[Ensemble, dict] | None:
+    """The targets kept in OUT for the same teachers' weights and number of reviews, and their
+    record; None when there are none such."""
+    cached, record_path = out_dir / TARGETS_FILE, out_dir / RECORD_FILE
+    if not (cached.exists() and record_path.exists()):
+        return None
+    record = json.loads(record_path.read_text())
+    same_teachers = record["checkpoints"] == paths and record.get("digests") == digests(paths)
+    if not same_teachers or record["train_reviews"] != reviews:
+        return None
+    with np.load(cached) as saved:
+        ensemble = Ensemble(saved["labels"], saved.get("ratings"))
+    log.info("teacher targets reused from %s", cached)
+    return ensemble, record
+
+
+def keep_targets(out_dir: Path, paths: list[str], on_train: Ensemble, record: dict) -> dict:
+    """Writes the targets (atomically) and their record, which it returns with the teachers'
+    paths and digests."""
     cached = out_dir / TARGETS_FILE
-    record_path = out_dir / "teacher.json"
-    if cached.exists() and record_path.exists():
-        record = json.loads(record_path.read_text())
-        same_teachers = record["checkpoints"] == paths and record.get("digests") == digests(paths)
-        if same_teachers and record["train_reviews"] == len(train.ids):
-            with np.load(cached) as saved:
-                train.teacher_labels = saved["labels"]
-                train.teacher_ratings = saved.get("ratings")
-            log.info("teacher targets reused from %s", cached)
-            return record
-    started = time.monotonic()
-    on_dev = ensemble_predictions(teachers, dev, bf16=False)
-    on_train = ensemble_predictions(teachers, train, bf16)
-    train.teacher_labels, train.teacher_ratings = on_train.labels, on_train.ratings
     arrays = {"labels": on_train.labels}
     if on_train.ratings is not None:
         arrays["ratings"] = on_train.ratings
@@ -127,11 +110,9 @@ def attach_teachers(
     record = {
         "checkpoints": paths,
         "digests": digests(paths),
-        "train_reviews": len(train.ids),
+        "train_reviews": len(on_train.labels),
         "soft_ratings": on_train.ratings is not None,
-        "dev": headline_metrics(np.log(np.maximum(on_dev.labels, 1e-12)), dev.labels),
-        "minutes": round((time.monotonic() - started) / 60, 1),
+        **record,
     }
-    record_path.write_text(json.dumps(record, indent=2))
-    log.info("teachers' ensemble on dev %s", record["dev"])
+    (out_dir / RECORD_FILE).write_text(json.dumps(record, indent=2))
     return record

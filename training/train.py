@@ -47,7 +47,12 @@ from training.data import (
     length_bucketed_batches,
     read_reviews,
 )
-from training.distill import attach_teachers, load_teachers
+from training.distill import (
+    check_vocabularies,
+    keep_targets,
+    kept_targets,
+    mean_distributions,
+)
 from training.metrics import headline_metrics, score, tune_logit_offsets
 from training.options import TrainRunOptions, TrainSettings, UsageError
 from training.rating_head import (
@@ -724,6 +729,29 @@ def finalize(
     return report
 
 
+def attach_teachers(
+    s: TrainSettings, train: EncodedSplit, dev: EncodedSplit, out_dir: Path
+) -> dict:
+    """Sets train's soft targets (training.distill): the teachers' mean distributions, kept in
+    OUT for --resume; returns the record training.json keeps, with the ensemble's dev figures."""
+    kept = kept_targets(out_dir, s.teacher, len(train.ids))
+    if kept is not None:
+        ensemble, record = kept
+        ensemble.attach(train)
+        return record
+    started = time.monotonic()
+    teachers = [ReviewClassifier.load(Path(path)) for path in s.teacher]
+    on_dev = mean_distributions([predict(teacher, dev) for teacher in teachers])
+    bf16 = step_precision(s.precision) == "bfloat16"  # soft targets need no more than the steps
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        on_train = mean_distributions([predict(teacher, train) for teacher in teachers])
+    on_train.attach(train)
+    dev_figures = headline_metrics(np.log(np.maximum(on_dev.labels, 1e-12)), dev.labels)
+    log.info("teachers' ensemble on dev %s", dev_figures)
+    minutes = round((time.monotonic() - started) / 60, 1)
+    return keep_targets(out_dir, s.teacher, on_train, {"dev": dev_figures, "minutes": minutes})
+
+
 def main(args: TrainRunOptions, s: TrainSettings) -> int:
     """`python -m training train`: both phases, or what is left of them with --resume."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -754,7 +782,8 @@ def main(args: TrainRunOptions, s: TrainSettings) -> int:
         time.monotonic() - start,
         step_precision(s.precision),
     )
-    teachers = load_teachers(s.teacher, tokenizer) if s.teacher else None  # refused before work
+    if s.teacher:
+        check_vocabularies(s.teacher, tokenizer)  # refused before any work
 
     config = make_config(s, tokenizer)
     pretraining = None
@@ -764,10 +793,7 @@ def main(args: TrainRunOptions, s: TrainSettings) -> int:
             log.info("pre-training paused at the time limit; --resume goes on")
             return 0
     encoder = args.out / "pretrained" if pretraining else None
-    distillation = None
-    if teachers:
-        bf16 = step_precision(s.precision) == "bfloat16"
-        distillation = attach_teachers(teachers, s.teacher, train, dev, args.out, bf16)
+    distillation = attach_teachers(s, train, dev, args.out) if s.teacher else None
     trainer = Trainer(s, args.out, train, dev, config, encoder)
     if args.resume and trainer.state_path.exists():
         trainer.load_state()
