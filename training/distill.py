@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.special import softmax
 from transformers import PreTrainedTokenizerFast
 
 from training.data import EncodedSplit
 from training.options import UsageError
+from training.tokenizer import vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +46,9 @@ class Ensemble:
 
 def check_vocabularies(paths: list[str], tokenizer: PreTrainedTokenizerFast) -> None:
     """Refuses a teacher that does not read the run's token ids."""
-    vocabulary = tokenizer.get_vocab()
+    ids = tokenizer.get_vocab()
     for path in paths:
-        if PreTrainedTokenizerFast.from_pretrained(path).get_vocab() != vocabulary:
+        if vocabulary(path) != ids:
             raise UsageError(
                 f"teacher {path} has another vocabulary than this run's tokenizer; a teacher "
                 "must be fine-tuned from this run's encoder (or share its tokenizer)"
@@ -59,16 +61,10 @@ def mean_distributions(predictions: list[tuple[np.ndarray, np.ndarray | None]]) 
     labels = np.mean([np.exp(log_probs.astype(np.float64)) for log_probs, _ in predictions], axis=0)
     ratings = None
     if all(rating_logits is not None for _, rating_logits in predictions):
-        ratings = np.mean([_softmax(rating_logits) for _, rating_logits in predictions], axis=0)
+        ratings = np.mean([softmax(logits, axis=1) for _, logits in predictions], axis=0)
     return Ensemble(
         labels.astype(np.float32), None if ratings is None else ratings.astype(np.float32)
     )
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.asarray(logits, dtype=np.float64)
-    shifted = np.exp(shifted - shifted.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def digests(paths: list[str]) -> list[str]:
@@ -82,14 +78,16 @@ def digests(paths: list[str]) -> list[str]:
     return found
 
 
-def kept_targets(out_dir: Path, paths: list[str], reviews: int) -> tuple[Ensemble, dict] | None:
-    """The targets kept in OUT for the same teachers' weights and number of reviews, and their
-    record; None when there are none such."""
+def kept_targets(
+    out_dir: Path, paths: list[str], weights: list[str], reviews: int
+) -> tuple[Ensemble, dict] | None:
+    """The targets kept in OUT for the same teachers, weights (their `digests`) and number of
+    reviews, and their record; None when there are none such."""
     cached, record_path = out_dir / TARGETS_FILE, out_dir / RECORD_FILE
     if not (cached.exists() and record_path.exists()):
         return None
     record = json.loads(record_path.read_text())
-    same_teachers = record["checkpoints"] == paths and record.get("digests") == digests(paths)
+    same_teachers = record["checkpoints"] == paths and record.get("digests") == weights
     if not same_teachers or record["train_reviews"] != reviews:
         return None
     with np.load(cached) as saved:
@@ -98,9 +96,11 @@ def kept_targets(out_dir: Path, paths: list[str], reviews: int) -> tuple[Ensembl
     return ensemble, record
 
 
-def keep_targets(out_dir: Path, paths: list[str], on_train: Ensemble, record: dict) -> dict:
+def keep_targets(
+    out_dir: Path, paths: list[str], weights: list[str], on_train: Ensemble, record: dict
+) -> dict:
     """Writes the targets (atomically) and their record, which it returns with the teachers'
-    paths and digests."""
+    paths and weights' digests."""
     cached = out_dir / TARGETS_FILE
     arrays = {"labels": on_train.labels}
     if on_train.ratings is not None:
@@ -109,7 +109,7 @@ def keep_targets(out_dir: Path, paths: list[str], on_train: Ensemble, record: di
     cached.with_suffix(".tmp.npz").replace(cached)
     record = {
         "checkpoints": paths,
-        "digests": digests(paths),
+        "digests": weights,
         "train_reviews": len(on_train.labels),
         "soft_ratings": on_train.ratings is not None,
         **record,

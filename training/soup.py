@@ -24,6 +24,7 @@ from transformers import PreTrainedTokenizerFast
 from training.data import EncodedSplit, encode_split
 from training.metrics import headline_metrics, score, tune_logit_offsets
 from training.options import SoupOptions
+from training.tokenizer import vocabulary
 from training.train import (
     ReviewClassifier,
     calibrate_stars,
@@ -43,9 +44,9 @@ class SoupRefused(RuntimeError):
 def load_ingredients(paths: list[Path]) -> list[ReviewClassifier]:
     """The checkpoints, refused unless they are the same architecture over the same vocabulary."""
     models = [ReviewClassifier.load(path) for path in paths]
-    config, vocab = models[0].classifier.config.to_diff_dict(), _vocabulary(paths[0])
+    config, vocab = models[0].classifier.config.to_diff_dict(), vocabulary(paths[0])
     for path, model in zip(paths[1:], models[1:], strict=True):
-        if model.classifier.config.to_diff_dict() != config or _vocabulary(path) != vocab:
+        if model.classifier.config.to_diff_dict() != config or vocabulary(path) != vocab:
             raise SoupRefused(f"{path} is not the same architecture and vocabulary as {paths[0]}")
     headless = [
         str(path) for path, model in zip(paths, models, strict=True) if model.rating_head is None
@@ -53,10 +54,6 @@ def load_ingredients(paths: list[Path]) -> list[ReviewClassifier]:
     if headless and len(headless) < len(paths):
         log.warning("no rating head in %s: the soup has none (no stars)", ", ".join(headless))
     return models
-
-
-def _vocabulary(path: Path) -> dict[str, int]:
-    return PreTrainedTokenizerFast.from_pretrained(path).get_vocab()
 
 
 def average(models: list[ReviewClassifier]) -> ReviewClassifier:

@@ -84,3 +84,11 @@ def default_max_tokens(tokenizer, config) -> int:
     positions = getattr(config, "max_position_embeddings", 512)
     limit = tokenizer.model_max_length if tokenizer.model_max_length < 100_000 else positions
     return int(min(limit, positions))
+
+
+def vocabulary(directory: str | Path) -> dict[str, int]:
+    """The token → id map of the tokenizer saved in a checkpoint or tokenizer directory: two
+    models read the same ids only if theirs are equal."""
+    from transformers import PreTrainedTokenizerFast
+
+    return PreTrainedTokenizerFast.from_pretrained(directory).get_vocab()

@@ -49,6 +49,7 @@ from training.data import (
 )
 from training.distill import (
     check_vocabularies,
+    digests,
     keep_targets,
     kept_targets,
     mean_distributions,
@@ -734,7 +735,8 @@ def attach_teachers(
 ) -> dict:
     """Sets train's soft targets (training.distill): the teachers' mean distributions, kept in
     OUT for --resume; returns the record training.json keeps, with the ensemble's dev figures."""
-    kept = kept_targets(out_dir, s.teacher, len(train.ids))
+    weights = digests(s.teacher)
+    kept = kept_targets(out_dir, s.teacher, weights, len(train.ids))
     if kept is not None:
         ensemble, record = kept
         ensemble.attach(train)
@@ -746,10 +748,11 @@ def attach_teachers(
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         on_train = mean_distributions([predict(teacher, train) for teacher in teachers])
     on_train.attach(train)
-    dev_figures = headline_metrics(np.log(np.maximum(on_dev.labels, 1e-12)), dev.labels)
+    dev_figures = headline_metrics(on_dev.labels, dev.labels)  # probabilities rank as scores
     log.info("teachers' ensemble on dev %s", dev_figures)
     minutes = round((time.monotonic() - started) / 60, 1)
-    return keep_targets(out_dir, s.teacher, on_train, {"dev": dev_figures, "minutes": minutes})
+    record = {"dev": dev_figures, "minutes": minutes}
+    return keep_targets(out_dir, s.teacher, weights, on_train, record)
 
 
 def main(args: TrainRunOptions, s: TrainSettings) -> int:
