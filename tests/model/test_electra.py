@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from tests.model.test_train import REPO_ROOT, TINY, times, train
-from training.data import encode_split
+from training.data import collate, encode_split
 from training.options import TrainSettings
 from training.tiny import SAMPLE_REVIEWS, build_tokenizer
 from training.tokenizer import SPECIAL_TOKENS
@@ -181,3 +181,41 @@ def test_an_electra_run_stopped_in_pre_training_resumes_and_fine_tunes_its_discr
     mixed = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert mixed.returncode == 2
     assert "pre-trained with --pretrain-objective electra" in mixed.stderr
+
+
+def test_the_discriminator_learns_to_tell_uniformly_random_replacements(splits):
+    """Random tokens at the masked positions are what a discriminator tells first (by the tokens
+    alone): trained on them, it must find most of them, where answering "real" everywhere scores
+    the base rate. It fails when the discriminator is not shown the replaced tokens."""
+    tokenizer, train_split, _ = splits
+    s = replace(SETTINGS, hidden=32, intermediate=64)
+    config = make_config(s, tokenizer)
+    torch.manual_seed(0)
+    pair = ReplacedTokenDetection(config, s)
+    optimizer = torch.optim.AdamW(pair.parameters(), lr=3e-3)
+    batch = collate(train_split, range(len(train_split.ids)))
+    ids, attention = batch["input_ids"], batch["attention_mask"]
+
+    def corrupted():
+        _, targets = mask_tokens(ids, attention, replace(s, mask_prob=0.3), config.vocab_size)
+        count = int((targets != -100).sum())
+        samples = torch.randint(len(SPECIAL_TOKENS), config.vocab_size, (count,))
+        replaced, labels = replace_tokens(ids, targets, samples)
+        return replaced, labels[attention == 1]
+
+    for _ in range(150):
+        replaced, labels = corrupted()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            pair.replaced_logits(replaced, attention), labels
+        )
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+
+    pair.eval()
+    with torch.no_grad():
+        replaced, labels = corrupted()
+        told = pair.replaced_logits(replaced, attention) > 0
+    real = 1 - labels.mean()
+    accuracy = (told == labels.bool()).float().mean()
+    assert accuracy > real + (1 - real) / 2  # most replacements found, not the base rate
