@@ -45,6 +45,7 @@ from training.build import (
     export_fp32,
     fp32_twin,
     fuse_graph,
+    load_rating_head,
     repo_relative,
     single_text_latency,
 )
@@ -391,7 +392,9 @@ def fp32_bundle(options: BenchOptions, work: Path) -> tuple[Path | None, str]:
             return None, f"no FP32 model: the n-gram head {missing} is not here"
         # The FP32 twin the build compared with: exported, fused the same way, the same head.
         fused, fusion = fuse_graph(export_fp32(str(source), work / "fp32-export"), work / "fused")
-        fp32_model = fp32_twin(fused, NgramHead.load(head_dir) if head_dir else None)
+        ngram_head = NgramHead.load(head_dir) if head_dir else None
+        rating_head, calibration = load_rating_head(str(source))
+        fp32_model, _ = fp32_twin(fused, ngram_head, rating_head, calibration)
         steps = (f", {fusion}" if fusion else "") + (
             f", n-gram head {repo_relative(head_dir)}" if head_dir else ""
         )
