@@ -591,7 +591,7 @@ def build(options: BuildOptions) -> dict:
     config.label2id = {label: i for i, label in enumerate(labels)}
     preset = choose_preset(options.preset)
     ngram_head = load_ngram_head(options.ngram_head, labels, max_tokens, tokenizer)
-    rating_head, stars_calibration = load_rating_head(options.source)
+    rating_head, stars_calibration = load_rating_head(options.source, ngram_head)
 
     with tempfile.TemporaryDirectory(prefix="build-model-") as work_dir:
         work = Path(work_dir)
@@ -610,7 +610,8 @@ def build(options: BuildOptions) -> dict:
         }
         if ngram_head is not None:
             card["ngram_head"] = ngram_head_card(options.ngram_head, ngram_head)
-        card["stars"] = card_entry(rating_head, stars_calibration, stars_input)
+        stars_mix = ngram_head.stars if ngram_head is not None else None
+        card["stars"] = card_entry(rating_head, stars_calibration, stars_input, stars_mix)
         fp32_bundle = stage_bundle(work / "fp32-bundle", twin_path, tokenizer, config, card)
         fp32_model = SentimentModel.load(fp32_bundle)
         reviews = dev_sample(options.dev, options.dev_sample, options.seed)
@@ -725,15 +726,27 @@ def add_stars(model_path: Path, head: RatingHead, calibration: Calibration) -> s
         raise BuildRefused(f"cannot add the rating head's stars output: {error}") from error
 
 
-def load_rating_head(source: str) -> tuple[RatingHead | None, Calibration | None]:
-    """The rating head a checkpoint directory keeps, and the calibration to serve it with;
-    (None, None) for a checkpoint without one (a hub id, an older checkpoint)."""
-    if not Path(source).is_dir():
-        return None, None
-    try:
-        head = RatingHead.load(source)
-    except (OSError, KeyError, ValueError, TypeError) as error:
-        raise BuildRefused(f"cannot load the rating head in {source}: {error}") from error
+def load_rating_head(
+    source: str, ngram_head: NgramHead | None = None
+) -> tuple[RatingHead | None, Calibration | None]:
+    """The rating head a checkpoint directory keeps, and the calibration to serve it with (the
+    n-gram head's, when that has a share of the stars); (None, None) for a checkpoint without
+    one (a hub id, an older checkpoint)."""
+    mix = ngram_head.stars if ngram_head is not None else None
+    head = None
+    if Path(source).is_dir():
+        try:
+            head = RatingHead.load(source)
+        except (OSError, KeyError, ValueError, TypeError) as error:
+            raise BuildRefused(f"cannot load the rating head in {source}: {error}") from error
+    if mix is not None and (head is None or head.digest != mix.rating_head):
+        raise BuildRefused(
+            f"the n-gram head's share of the stars was tuned for rating head {mix.rating_head}; "
+            f"{source} has {'none' if head is None else head.digest}: train the n-gram head "
+            "again for this checkpoint (python -m training ngram-head)"
+        )
+    if mix is not None:
+        return head, mix.calibration
     if head is None:
         log.info("%s has no rating head: the bundle will have no stars", source)
         return None, None
@@ -773,6 +786,7 @@ def ngram_head_card(directory: Path, head: NgramHead) -> dict:
     return {
         "source": repo_relative(directory),
         "mix": head.mix,
+        "stars_share": head.stars.share if head.stars is not None else None,
         "rows": head.rows,
         "buckets": head.buckets,
         "table": "8-bit, one scale per column, in the INT8 model",

@@ -18,6 +18,10 @@ buckets), head = sum_t weights[g_t] / sqrt(sum_t idf[g_t]^2) + bias; the graph's
 (1 - mix) * transformer logits + head. Weights are the regression's coefficients times idf times
 `mix`, and the bias carries the dev-tuned logit offsets, so the head adds no post-processing.
 Every position counts (a gram repeated counts twice), which is what the graph can sum cheaply.
+
+For a checkpoint with a rating head the head has a share of the stars too, when that lowers the
+dev error: rating k's logit gains share * head[label of k] before the stars' softmax, and the
+mixture is served with its own calibration (training.rating_head.StarsMix).
 """
 
 from __future__ import annotations
@@ -33,14 +37,24 @@ from pathlib import Path
 import numpy as np
 
 from model_service.inference import LABELS
-from training.data import EncodedSplit, collate, dev_batches, encode_split
+from training.data import EncodedSplit, collate, dev_batches, encode_split, label_of
 from training.metrics import headline_metrics
 from training.options import DEFAULT_BUCKETS, DEFAULT_C, NgramHeadOptions
+from training.rating_head import (
+    RATING_LOGITS,
+    RATINGS,
+    Calibration,
+    RatingHead,
+    StarsMix,
+    fit_calibration,
+)
 from training.tokenizer import default_max_tokens
 
 log = logging.getLogger(__name__)
 
 WEIGHTS_FILE, SETTINGS_FILE = "ngram_head.npz", "ngram_head.json"
+# The shares of the head's logits in the rating logits tried on dev (0: the rating head alone).
+STARS_SHARES = np.round(np.arange(0.0, 4.01, 0.25), 2)
 
 
 @dataclass(frozen=True)
@@ -56,6 +70,7 @@ class NgramHead:
     weights: np.ndarray  # (rows, classes): coefficient * idf * mix
     idf_squared: np.ndarray  # (rows,)
     bias: np.ndarray  # (classes,): intercept * mix + tuned logit offsets
+    stars: StarsMix | None = None  # its share of the rating logits, if it lowered the dev error
 
     @property
     def rows(self) -> int:
@@ -76,6 +91,15 @@ class NgramHead:
         """What the built graph outputs: the transformer's logits mixed with the head's."""
         return (1 - self.mix) * model_logits + self.logits(input_ids, attention_mask)
 
+    def mixed_ratings(
+        self, rating_logits: np.ndarray, input_ids: np.ndarray, attention_mask: np.ndarray
+    ) -> np.ndarray:
+        """What the built graph's stars read: the rating head's logits with the head's share."""
+        if self.stars is None:
+            return rating_logits
+        label_logits = self.logits(input_ids, attention_mask)
+        return rating_logits + self.stars.share * label_logits[:, rating_labels(self.labels)]
+
     def save(self, directory: Path, report: dict | None = None) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(
@@ -91,6 +115,7 @@ class NgramHead:
             "labels": self.labels,
             "vocabulary": self.vocabulary,
             "mix": self.mix,
+            "stars": None if self.stars is None else self.stars.to_json(),
         }
         text = json.dumps(settings | {"training": report or {}}, indent=2)
         (directory / SETTINGS_FILE).write_text(text + "\n")
@@ -109,6 +134,7 @@ class NgramHead:
                 weights=tables["weights"],
                 idf_squared=tables["idf_squared"],
                 bias=tables["bias"],
+                stars=StarsMix.from_json(settings["stars"]) if settings.get("stars") else None,
             )
 
 
@@ -116,6 +142,11 @@ def vocabulary_digest(vocabulary: dict[str, int]) -> str:
     """A short digest of a tokenizer's token → id map (`Tokenizer.get_vocab()`)."""
     text = json.dumps(sorted(vocabulary.items(), key=lambda item: item[1]), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def rating_labels(labels: list[str]) -> np.ndarray:
+    """For ratings 1..10, the column of their label among `labels`."""
+    return np.array([labels.index(label_of(int(rating))) for rating in RATINGS], dtype=np.int64)
 
 
 def gram_ids(ids: np.ndarray, vocab_size: int, buckets: int) -> np.ndarray:
@@ -174,9 +205,25 @@ def append_to_graph(model_path: Path, head: NgramHead, *, eight_bit: bool) -> No
     share = g.constant("transformer_share", np.float32(1 - head.mix))
     scaled = g.op("Mul", [transformer, share], "transformer_scaled")
     g.op("Add", [scaled, head_logits], "mixed", output=output)
+    if head.stars is not None:
+        _mix_into_ratings(g, graph, head, head_logits)
     graph.node.extend(g.nodes)
     graph.initializer.extend(g.constants)
     onnx.save(model, model_path)
+
+
+def _mix_into_ratings(g: _HeadGraph, graph, head: NgramHead, head_logits: str) -> None:
+    """Rating k's logit += share * head_logits[:, label of k], before the stars' softmax."""
+    gemm = next((node for node in graph.node if RATING_LOGITS in node.output), None)
+    if gemm is None:
+        raise ValueError("the n-gram head has a share of the stars, but the graph has no stars")
+    alone = f"{RATING_LOGITS}/rating_head"
+    gemm.output[:] = [alone if name == RATING_LOGITS else name for name in gemm.output]
+    columns = g.constant("rating_labels", rating_labels(head.labels))
+    per_rating = g.op("Gather", [head_logits, columns], "per_rating", axis=1)
+    stars_share = g.constant("stars_share", np.float32(head.stars.share))
+    shared = g.op("Mul", [per_rating, stars_share], "rating_share")
+    g.op("Add", [alone, shared], "ratings_mixed", output=RATING_LOGITS)
 
 
 class _HeadGraph:
@@ -347,19 +394,45 @@ def split_grams(split: EncodedSplit, vocab_size: int, buckets: int) -> list[np.n
     return [gram_ids(ids, vocab_size, buckets) for ids in split.ids]
 
 
-def checkpoint_log_probs(checkpoint: Path, split: EncodedSplit) -> np.ndarray:
-    """The transformer's log-probabilities on an encoded split (columns in its label order)."""
+def checkpoint_outputs(
+    checkpoint: Path, split: EncodedSplit
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The transformer's log-probabilities on an encoded split (columns in its label order), and
+    its rating head's logits (None for a checkpoint without one)."""
     import torch
     from transformers import AutoModelForSequenceClassification
 
     model = AutoModelForSequenceClassification.from_pretrained(checkpoint).eval()
+    rating_head = RatingHead.load(checkpoint)
     out = np.empty((len(split.ids), model.config.num_labels), dtype=np.float32)
+    ratings = None if rating_head is None else np.empty((len(split.ids), len(RATINGS)))
     with torch.no_grad():
         for index in dev_batches(split, 256):
             batch = collate(split, index)
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-            out[index] = torch.log_softmax(logits.logits, dim=-1).numpy()
-    return out
+            feed = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+            if rating_head is None:
+                logits = model(**feed).logits
+            else:  # the pooled output both heads read (a checkpoint of training.train)
+                pooled = model.bert(**feed).pooler_output
+                logits = model.classifier(pooled)
+                ratings[index] = rating_head.logits(pooled.numpy())
+            out[index] = torch.log_softmax(logits, dim=-1).numpy()
+    return out, ratings
+
+
+def tune_stars_mix(
+    rating_logits: np.ndarray, label_logits: np.ndarray, labels: list[str], ratings: np.ndarray
+) -> tuple[float, Calibration, dict]:
+    """The head's share of the rating logits and the calibration with the least dev squared
+    error of the stars; share 0, the rating head alone, is the candidate to beat.
+    `label_logits` are the head's as served (columns in `labels` order), `ratings` 1..10."""
+    per_rating = label_logits[:, rating_labels(labels)]
+    best = None
+    for share in STARS_SHARES:
+        calibration, figures = fit_calibration(rating_logits + share * per_rating, ratings)
+        if best is None or figures["rmse"] < best[2]["rmse"]:
+            best = (float(share), calibration, figures)
+    return best
 
 
 def train(
@@ -393,7 +466,10 @@ def train(
     dev_split = encode_split(tokenizer, data_dir / "dev.tsv.gz", None)
     dev_features = tfidf_rows(split_grams(dev_split, vocab_size, buckets), idf, rows)
     head_logits = _linear(dev_features, coefficients) + intercept
-    mix, offsets, dev = _mix_on_dev(checkpoint, labels, dev_split, head_logits)
+    model_log_probs, rating_logits = checkpoint_outputs(checkpoint, dev_split)
+    mix, offsets, dev = _mix_on_dev(model_log_probs, labels, dev_split, head_logits)
+    served_logits = mix * head_logits + offsets  # what the graph's head adds
+    stars, dev["stars"] = _stars_on_dev(checkpoint, rating_logits, served_logits, labels, dev_split)
     head = NgramHead(
         vocab_size=vocab_size,
         buckets=buckets,
@@ -404,6 +480,7 @@ def train(
         weights=(coefficients * idf[:, None] * mix).astype(np.float32),
         idf_squared=(idf**2).astype(np.float32),
         bias=(mix * intercept + offsets).astype(np.float32),
+        stars=stars,
     )
     report = {
         "checkpoint": str(checkpoint),
@@ -438,14 +515,14 @@ def _linear(features, coefficients: np.ndarray) -> np.ndarray:
 
 
 def _mix_on_dev(
-    checkpoint: Path, labels: list[str], dev_split: EncodedSplit, head_logits: np.ndarray
+    model_log_probs: np.ndarray, labels: list[str], dev_split: EncodedSplit, head_logits: np.ndarray
 ) -> tuple[float, np.ndarray, dict]:
     """The tuned mix, the logit offsets in the checkpoint's label order, and the dev figures."""
     # Metrics and offsets work in LABELS order (as dev_split.labels); the head keeps the
     # checkpoint's.
     canonical = [labels.index(label) for label in LABELS]
     head_log_probs = _log_softmax(head_logits)[:, canonical]
-    model_log_probs = checkpoint_log_probs(checkpoint, dev_split)[:, canonical]
+    model_log_probs = model_log_probs[:, canonical]
     gold = dev_split.labels
     mix, offsets, mixed = tune_mix(model_log_probs, head_log_probs, gold)
     dev = {
@@ -454,6 +531,31 @@ def _mix_on_dev(
         "mixed": mixed,
     }
     return mix, offsets[np.argsort(canonical)], dev
+
+
+def _stars_on_dev(
+    checkpoint: Path,
+    rating_logits: np.ndarray | None,
+    served_logits: np.ndarray,
+    labels: list[str],
+    dev_split: EncodedSplit,
+) -> tuple[StarsMix | None, dict | None]:
+    """The head's share of the stars (None when none lowers the dev error, or the checkpoint
+    has no rating head) and the dev figures of the rating head alone and mixed."""
+    if rating_logits is None:
+        return None, None
+    ratings = dev_split.ratings + 1
+    share, calibration, mixed = tune_stars_mix(rating_logits, served_logits, labels, ratings)
+    alone = fit_calibration(rating_logits, ratings)[1]
+    figures = {
+        "rating_head_alone": {key: alone[key] for key in ("mae", "rmse")},
+        "share": share,
+        "mixed": {key: mixed[key] for key in ("mae", "rmse")},
+    }
+    if share == 0:
+        return None, figures
+    digest = RatingHead.load(checkpoint).digest
+    return StarsMix(share, calibration, rating_head=digest, dev=mixed), figures
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:

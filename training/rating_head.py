@@ -17,6 +17,7 @@ the expected rating under the head's distribution, mapped by the dev-fitted affi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass
@@ -29,6 +30,8 @@ from model_service.inference import STARS_OUTPUT  # the graph output the model s
 log = logging.getLogger(__name__)
 
 WEIGHTS_FILE, CALIBRATION_FILE = "rating_head.safetensors", "rating_head.json"
+# The head's logits in the graph: the n-gram head, when it has a share of the stars, adds to them.
+RATING_LOGITS = "stars/logits"
 RATINGS = np.arange(1, 11, dtype=np.float64)
 
 # The temperatures searched: a coarse log-spaced grid, then a bounded refinement around the best.
@@ -48,6 +51,31 @@ class Calibration:
 
     def stars(self, logits: np.ndarray) -> np.ndarray:
         return np.clip(self.a + self.b * self.expected(logits), 1.0, 10.0)
+
+
+@dataclass(frozen=True)
+class StarsMix:
+    """Another head's label logits mixed into the rating logits: rating k's logit gains `share`
+    times that head's logit for k's label (training.data.label_of). The mixture is served with
+    its own calibration, fitted on dev for `rating_head` (a RatingHead.digest): the calibration
+    the checkpoint keeps is the head's alone."""
+
+    share: float
+    calibration: Calibration
+    rating_head: str
+    dev: dict
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, saved: dict) -> StarsMix:
+        return cls(
+            share=float(saved["share"]),
+            calibration=Calibration(**saved["calibration"]),
+            rating_head=saved["rating_head"],
+            dev=saved["dev"],
+        )
 
 
 def expected_rating(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -130,6 +158,12 @@ class RatingHead:
     @property
     def hidden(self) -> int:
         return int(self.weight.shape[1])
+
+    @property
+    def digest(self) -> str:
+        """A short digest of the weights: what a calibration or a mix was fitted for."""
+        weights = np.concatenate([self.weight.ravel(), self.bias]).astype(np.float32)
+        return hashlib.sha256(weights.tobytes()).hexdigest()[:16]
 
     def logits(self, pooled: np.ndarray) -> np.ndarray:
         return np.asarray(pooled, dtype=np.float64) @ self.weight.T + self.bias
@@ -248,8 +282,8 @@ def append_to_graph(model_path: Path, head: RatingHead, calibration: Calibration
         for name, value in constants.items()
     )
     steps = [  # (op, inputs, output, attributes)
-        ("Gemm", [pooled, "stars/weight", "stars/bias"], "stars/logits", {"transB": 1}),
-        ("Div", ["stars/logits", "stars/temperature"], "stars/tempered", {}),
+        ("Gemm", [pooled, "stars/weight", "stars/bias"], RATING_LOGITS, {"transB": 1}),
+        ("Div", [RATING_LOGITS, "stars/temperature"], "stars/tempered", {}),
         ("Softmax", ["stars/tempered"], "stars/probabilities", {"axis": -1}),
         ("Mul", ["stars/probabilities", "stars/ratings"], "stars/weighted", {}),
         ("ReduceSum", ["stars/weighted", "stars/axis"], "stars/expected", {"keepdims": 0}),
@@ -269,12 +303,15 @@ def append_to_graph(model_path: Path, head: RatingHead, calibration: Calibration
 
 
 def card_entry(
-    head: RatingHead | None, calibration: Calibration | None, pooled: str | None
+    head: RatingHead | None,
+    calibration: Calibration | None,
+    pooled: str | None,
+    mix: StarsMix | None = None,
 ) -> dict | None:
-    """What the bundle's card says of its stars."""
+    """What the bundle's card says of its stars (and of the share another head has in them)."""
     if head is None or calibration is None:
         return None
-    return {
+    entry = {
         "head": {
             "ratings": RATINGS.astype(int).tolist(),
             "hidden": head.hidden,
@@ -284,3 +321,7 @@ def card_entry(
         "calibration": asdict(calibration) | {"fitted_on_dev": head.calibration is not None},
         "dev": head.dev,
     }
+    if mix is not None:
+        entry["calibration"] = asdict(mix.calibration) | {"fitted_on_dev": True}
+        entry |= {"ngram_head_share": mix.share, "dev": mix.dev, "head_alone_dev": head.dev}
+    return entry

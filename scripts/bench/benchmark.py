@@ -393,7 +393,7 @@ def fp32_bundle(options: BenchOptions, work: Path) -> tuple[Path | None, str]:
         # The FP32 twin the build compared with: exported, fused the same way, the same head.
         fused, fusion = fuse_graph(export_fp32(str(source), work / "fp32-export"), work / "fused")
         ngram_head = NgramHead.load(head_dir) if head_dir else None
-        rating_head, calibration = load_rating_head(str(source))
+        rating_head, calibration = load_rating_head(str(source), ngram_head)
         fp32_model, _ = fp32_twin(fused, ngram_head, rating_head, calibration)
         steps = (f", {fusion}" if fusion else "") + (
             f", n-gram head {repo_relative(head_dir)}" if head_dir else ""
