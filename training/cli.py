@@ -36,6 +36,11 @@ COMMANDS = {
         (options.NgramHeadOptions,),
         "fit an n-gram head for a checkpoint and tune its mix on dev",
     ),
+    "ngram-teacher": Command(
+        "training.ngram_teacher",
+        (options.NgramTeacherOptions,),
+        "cross-fit an n-gram head on the training reviews: a teacher for `train --ngram-teacher`",
+    ),
     "build": Command(
         "training.build",
         (options.BuildOptions, options.ResultOptions),

@@ -7,8 +7,12 @@ are computed once, kept in OUT/teacher.npz for --resume, and become soft targets
 label and rating: the student learns what the ensemble would answer, so the served model keeps
 one encoder's cost. The ensemble's own dev figures go into the run's training.json.
 
+With `--ngram-teacher DIR` the n-gram head is a teacher too: its cross-fitted logits on the
+training reviews (training.ngram_teacher) are mixed into the teachers' distributions, at the
+shares that fit dev best, so that the student learns from an ensemble of both kinds of model.
+
 This module holds what does not need the model (the vocabulary check, the mean, the kept
-targets); training.train scores the teachers with it.
+targets, the n-gram teacher's mix); training.train scores the teachers with it.
 """
 
 from __future__ import annotations
@@ -23,13 +27,21 @@ import numpy as np
 from scipy.special import softmax
 from transformers import PreTrainedTokenizerFast
 
+from model_service.inference import LABELS
 from training.data import EncodedSplit
+from training.metrics import headline_metrics
+from training.ngram_head import STARS_SHARES, rating_labels
+from training.ngram_teacher import NgramTeacher
 from training.options import UsageError
 from training.tokenizer import vocabulary
 
 log = logging.getLogger(__name__)
 
 TARGETS_FILE, RECORD_FILE = "teacher.npz", "teacher.json"
+# The n-gram teacher's shares tried on dev: of the label log-probabilities (0: the teachers
+# alone, 1: the head alone) and of the rating logits (as the served head's share of the stars).
+LABEL_SHARES = np.round(np.arange(0.0, 1.001, 0.05), 2)
+RATING_SHARES = STARS_SHARES
 
 
 @dataclass(frozen=True)
@@ -116,3 +128,64 @@ def keep_targets(
     }
     (out_dir / RECORD_FILE).write_text(json.dumps(record, indent=2))
     return record
+
+
+def mix_ngram_teacher(
+    on_dev: Ensemble, on_train: Ensemble, ngram: NgramTeacher, dev: EncodedSplit
+) -> tuple[Ensemble, dict]:
+    """The teachers' distributions with the n-gram head's logits mixed in, and the mix's record.
+
+    Labels: softmax((1 - s) ln p + s head); ratings: softmax(ln r + s' head[label of the rating]),
+    as the served graph mixes the head into the stars. Each share is the one whose dev
+    distribution gives the gold answers the most probability (the least dev log-loss): soft
+    targets should say how sure the ensemble may be, not only what it would answer.
+    """
+    label_share, label_loss = _least_log_loss(
+        LABEL_SHARES, lambda s: _mixed_labels(on_dev.labels, ngram.dev, s), dev.labels
+    )
+    mixed_labels = _mixed_labels(on_train.labels, ngram.train, label_share)
+    on_dev_mixed = _mixed_labels(on_dev.labels, ngram.dev, label_share)
+    record = {
+        "label_share": label_share,
+        "dev": headline_metrics(on_dev_mixed, dev.labels),
+        "dev_label_log_loss": {
+            "teachers": _log_loss(on_dev.labels, dev.labels),
+            "mixed": label_loss,
+        },
+    }
+    mixed_ratings = None
+    if on_dev.ratings is not None and on_train.ratings is not None:
+        rating_share, rating_loss = _least_log_loss(
+            RATING_SHARES, lambda s: _mixed_ratings(on_dev.ratings, ngram.dev, s), dev.ratings
+        )
+        mixed_ratings = _mixed_ratings(on_train.ratings, ngram.train, rating_share)
+        record["rating_share"] = rating_share
+        record["dev_rating_log_loss"] = {
+            "teachers": _log_loss(on_dev.ratings, dev.ratings),
+            "mixed": rating_loss,
+        }
+    return Ensemble(mixed_labels, mixed_ratings), record
+
+
+def _mixed_labels(probabilities: np.ndarray, head: np.ndarray, share: float) -> np.ndarray:
+    mixed = (1 - share) * _log(probabilities) + share * head
+    return softmax(mixed, axis=1).astype(np.float32)
+
+
+def _mixed_ratings(probabilities: np.ndarray, head: np.ndarray, share: float) -> np.ndarray:
+    mixed = _log(probabilities) + share * head[:, rating_labels(LABELS)]
+    return softmax(mixed, axis=1).astype(np.float32)
+
+
+def _least_log_loss(shares: np.ndarray, mixed, gold: np.ndarray) -> tuple[float, float]:
+    losses = [_log_loss(mixed(share), gold) for share in shares]
+    best = int(np.argmin(losses))
+    return float(shares[best]), losses[best]
+
+
+def _log_loss(probabilities: np.ndarray, gold: np.ndarray) -> float:
+    return float(-np.mean(_log(probabilities[np.arange(len(gold)), gold])))
+
+
+def _log(probabilities: np.ndarray) -> np.ndarray:
+    return np.log(np.maximum(probabilities.astype(np.float64), 1e-12))  # float32 rounds to 0

@@ -446,7 +446,7 @@ def train(
 ) -> tuple[NgramHead, dict]:
     """Fit the head on the training split and tune its mix with the checkpoint on dev."""
     started = time.perf_counter()
-    tokenizer, labels, max_tokens = _bundle_tokenizer(checkpoint)
+    tokenizer, labels, max_tokens = bundle_tokenizer(checkpoint)
     vocab_size = tokenizer.backend_tokenizer.get_vocab_size()
     rows = vocab_size + buckets
     train_split = encode_split(tokenizer, data_dir / "train.tsv.gz", train_limit)
@@ -465,7 +465,7 @@ def train(
     )
     dev_split = encode_split(tokenizer, data_dir / "dev.tsv.gz", None)
     dev_features = tfidf_rows(split_grams(dev_split, vocab_size, buckets), idf, rows)
-    head_logits = _linear(dev_features, coefficients) + intercept
+    head_logits = linear_logits(dev_features, coefficients) + intercept
     model_log_probs, rating_logits = checkpoint_outputs(checkpoint, dev_split)
     mix, offsets, dev = _mix_on_dev(model_log_probs, labels, dev_split, head_logits)
     served_logits = mix * head_logits + offsets  # what the graph's head adds
@@ -494,7 +494,7 @@ def train(
     return head, report
 
 
-def _bundle_tokenizer(checkpoint: Path):
+def bundle_tokenizer(checkpoint: Path):
     """The checkpoint's tokenizer, cut where the bundle will cut; its labels and max tokens."""
     from transformers import AutoConfig, PreTrainedTokenizerFast
 
@@ -508,7 +508,7 @@ def _bundle_tokenizer(checkpoint: Path):
     return tokenizer, labels, max_tokens
 
 
-def _linear(features, coefficients: np.ndarray) -> np.ndarray:
+def linear_logits(features, coefficients: np.ndarray) -> np.ndarray:
     import torch
 
     return (features @ torch.from_numpy(coefficients)).numpy()

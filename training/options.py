@@ -106,6 +106,13 @@ class TrainSettings:
             action="extend",
         ),
     )
+    ngram_teacher: str | None = field(
+        default=None,
+        metadata=_help(
+            "distillation: a directory of `python -m training ngram-teacher`: its cross-fitted "
+            "n-gram head's logits are mixed into the teachers' targets"
+        ),
+    )
     teacher_weight: float = field(
         default=0.5,
         metadata=_help("distillation: the soft targets' share of the loss (the gold's: 1 - it)"),
@@ -134,10 +141,10 @@ class TrainSettings:
 # --- ngram-head -------------------------------------------------------------------------------
 
 
-@dataclass
-class NgramHeadOptions:
-    checkpoint: Path = field(metadata=_help("the sentiment checkpoint the head is mixed with"))
-    out: Path = field(metadata=_help("directory for the head's tables and settings"))
+@dataclass(kw_only=True)
+class NgramFitOptions:
+    """How an n-gram head's regression is fitted: `ngram-head` once, `ngram-teacher` per fold."""
+
     data_dir: Path = field(default=DEFAULT_DATA_DIR, metadata=_help("the review TSVs"))
     buckets: int = field(
         default=DEFAULT_BUCKETS, metadata=_help("hashed buckets shared by bigrams and trigrams")
@@ -148,6 +155,23 @@ class NgramHeadOptions:
         default=None, metadata=_help("only the first N training reviews")
     )
     threads: int | None = field(default=None, metadata=_help("torch intra-op threads"))
+
+
+@dataclass(kw_only=True)
+class NgramHeadOptions(NgramFitOptions):
+    checkpoint: Path = field(metadata=_help("the sentiment checkpoint the head is mixed with"))
+    out: Path = field(metadata=_help("directory for the head's tables and settings"))
+
+
+@dataclass(kw_only=True)
+class NgramTeacherOptions(NgramFitOptions):
+    checkpoint: Path = field(
+        metadata=_help("a checkpoint of the student's encoder: the head reads its token ids")
+    )
+    out: Path = field(metadata=_help("directory for the logits and their record"))
+    folds: int = field(
+        default=4, metadata=_help("folds: each one's logits come from a head fitted on the others")
+    )
 
 
 # --- build ------------------------------------------------------------------------------------

@@ -48,13 +48,17 @@ from training.data import (
     read_reviews,
 )
 from training.distill import (
+    Ensemble,
     check_vocabularies,
     digests,
     keep_targets,
     kept_targets,
     mean_distributions,
+    mix_ngram_teacher,
 )
 from training.metrics import headline_metrics, score, tune_logit_offsets
+from training.ngram_head import vocabulary_digest
+from training.ngram_teacher import NgramTeacher
 from training.options import TrainRunOptions, TrainSettings, UsageError
 from training.rating_head import (
     CALIBRATION_FILE,
@@ -734,25 +738,58 @@ def attach_teachers(
     s: TrainSettings, train: EncodedSplit, dev: EncodedSplit, out_dir: Path
 ) -> dict:
     """Sets train's soft targets (training.distill): the teachers' mean distributions, kept in
-    OUT for --resume; returns the record training.json keeps, with the ensemble's dev figures."""
+    OUT for --resume, with the n-gram teacher's logits mixed in when there is one; returns the
+    record training.json keeps, with the ensemble's dev figures."""
     weights = digests(s.teacher)
     kept = kept_targets(out_dir, s.teacher, weights, len(train.ids))
-    if kept is not None:
-        ensemble, record = kept
-        ensemble.attach(train)
-        return record
+    on_dev = None
+    if kept is None:
+        on_dev, on_train, record = score_teachers(s, train, dev)
+        record = keep_targets(out_dir, s.teacher, weights, on_train, record)
+    else:
+        on_train, record = kept
+    if s.ngram_teacher is not None:
+        if on_dev is None:
+            on_dev = mean_distributions([predict(teacher, dev) for teacher in load_teachers(s)])
+        ngram = NgramTeacher.load(Path(s.ngram_teacher))
+        on_train, record["ngram_teacher"] = mix_ngram_teacher(on_dev, on_train, ngram, dev)
+        log.info("teachers' ensemble with the n-gram teacher on dev %s", record["ngram_teacher"])
+    on_train.attach(train)
+    return record
+
+
+def load_teachers(s: TrainSettings) -> list[ReviewClassifier]:
+    return [ReviewClassifier.load(Path(path)) for path in s.teacher]
+
+
+def score_teachers(
+    s: TrainSettings, train: EncodedSplit, dev: EncodedSplit
+) -> tuple[Ensemble, Ensemble, dict]:
+    """The teachers' mean distributions on dev and on the training reviews, and their record."""
     started = time.monotonic()
-    teachers = [ReviewClassifier.load(Path(path)) for path in s.teacher]
+    teachers = load_teachers(s)
     on_dev = mean_distributions([predict(teacher, dev) for teacher in teachers])
     bf16 = step_precision(s.precision) == "bfloat16"  # soft targets need no more than the steps
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         on_train = mean_distributions([predict(teacher, train) for teacher in teachers])
-    on_train.attach(train)
     dev_figures = headline_metrics(on_dev.labels, dev.labels)  # probabilities rank as scores
     log.info("teachers' ensemble on dev %s", dev_figures)
     minutes = round((time.monotonic() - started) / 60, 1)
-    record = {"dev": dev_figures, "minutes": minutes}
-    return keep_targets(out_dir, s.teacher, weights, on_train, record)
+    return on_dev, on_train, {"dev": dev_figures, "minutes": minutes}
+
+
+def check_teachers(
+    s: TrainSettings, tokenizer: PreTrainedTokenizerFast, train_reviews: int
+) -> None:
+    """Refuses teachers this run cannot learn from, before any work."""
+    if s.ngram_teacher is not None and not s.teacher:
+        raise UsageError("--ngram-teacher is mixed into the teachers' targets: give --teacher too")
+    if s.teacher:
+        check_vocabularies(s.teacher, tokenizer)
+    if s.ngram_teacher is not None:
+        vocabulary = vocabulary_digest(tokenizer.backend_tokenizer.get_vocab())
+        directory = Path(s.ngram_teacher)
+        NgramTeacher.load(directory).check_fits(vocabulary, train_reviews, directory)
 
 
 def main(args: TrainRunOptions, s: TrainSettings) -> int:
@@ -785,8 +822,7 @@ def main(args: TrainRunOptions, s: TrainSettings) -> int:
         time.monotonic() - start,
         step_precision(s.precision),
     )
-    if s.teacher:
-        check_vocabularies(s.teacher, tokenizer)  # refused before any work
+    check_teachers(s, tokenizer, len(train.ids))
 
     config = make_config(s, tokenizer)
     pretraining = None

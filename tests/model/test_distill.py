@@ -9,12 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from scipy.special import softmax
 from transformers import PreTrainedTokenizerFast
 
 from tests.model.test_train import REPO_ROOT, TINY, tiny_config, train
-from training.data import EncodedSplit, encode_split
+from training.data import EncodedSplit, encode_split, read_reviews
+from training.ngram_head import vocabulary_digest
+from training.ngram_teacher import NgramTeacher
 from training.options import TrainSettings
-from training.train import ReviewClassifier, Trainer, predict
+from training.train import ReviewClassifier, Trainer, attach_teachers, predict
 
 GOLD_LABEL, TEACHER_LABEL = 0, 2
 GOLD_RATING, TEACHER_RATING = 0, 9
@@ -133,3 +136,87 @@ def test_a_teacher_weight_outside_zero_to_one_is_refused(data_dir: Path, tmp_pat
 
     assert done.returncode == 2
     assert "--teacher-weight must be within 0..1" in done.stderr
+
+
+def ngram_teacher_for(tokenizer_dir: Path, data_dir: Path, out: Path, **record) -> Path:
+    """An n-gram teacher over the run's token ids that is sure of dev's gold labels, with random
+    logits on the training reviews."""
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(tokenizer_dir)
+    reviews = len(read_reviews(data_dir / "train.tsv.gz"))
+    dev = encode_split(tokenizer, data_dir / "dev.tsv.gz", None)
+    vocabulary = vocabulary_digest(tokenizer.backend_tokenizer.get_vocab())
+    rng = np.random.default_rng(0)
+    logits = rng.normal(scale=2.0, size=(reviews, 3)).astype(np.float32)
+    sure = 8.0 * np.eye(3, dtype=np.float32)[dev.labels]
+    NgramTeacher(logits, sure, {"vocabulary": vocabulary} | record).save(out)
+    return out
+
+
+def test_the_ngram_teachers_logits_are_mixed_into_the_targets_and_the_kept_ones_stay_the_teachers(
+    data_dir: Path, teacher: Path, tmp_path: Path
+):
+    ngram = ngram_teacher_for(teacher / "tokenizer", data_dir, tmp_path / "ngram")
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(teacher / "tokenizer")
+    reviews = encode_split(tokenizer, data_dir / "train.tsv.gz", None)
+    dev = encode_split(tokenizer, data_dir / "dev.tsv.gz", None)
+    checkpoint = str(teacher / "checkpoint")
+    settings = TrainSettings(teacher=[checkpoint], ngram_teacher=str(ngram), precision="fp32")
+    (tmp_path / "student").mkdir()
+
+    record = attach_teachers(settings, reviews, dev, tmp_path / "student")
+
+    # Sure and right on dev, the head takes the labels' targets over at share 1.
+    assert record["ngram_teacher"]["label_share"] == 1.0
+    head = NgramTeacher.load(ngram).train
+    assert np.allclose(reviews.teacher_labels, softmax(head, axis=1), atol=1e-5)
+    assert record["ngram_teacher"]["dev"]["macro_f1"] == 1.0
+    # What is kept for --resume is the teachers' own, the mix made again from it each run.
+    log_probs, _ = predict(ReviewClassifier.load(Path(checkpoint)), reviews)
+    with np.load(tmp_path / "student" / "teacher.npz") as kept:
+        assert np.allclose(kept["labels"], np.exp(log_probs), atol=1e-4)
+
+
+def test_a_run_records_its_ngram_teacher(data_dir: Path, teacher: Path, tmp_path: Path):
+    ngram = ngram_teacher_for(teacher / "tokenizer", data_dir, tmp_path / "ngram")
+    student = tmp_path / "student"
+    shutil.copytree(teacher / "tokenizer", student / "tokenizer")
+    checkpoint = str(teacher / "checkpoint")
+
+    train(data_dir, student, "--resume", "--pretrain-epochs", "0", "--epochs", "1",
+          "--teacher", checkpoint, "--ngram-teacher", str(ngram))  # fmt: skip
+
+    report = json.loads((student / "checkpoint" / "training.json").read_text())
+    assert report["settings"]["ngram_teacher"] == str(ngram)
+    mixed = report["distillation"]["ngram_teacher"]
+    assert mixed["label_share"] == 1.0 and "rating_share" in mixed
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("no teacher", "give --teacher too"),
+        ("another vocabulary", "another vocabulary's token ids"),
+        ("other reviews", "this run reads"),
+    ],
+)
+def test_an_ngram_teacher_that_does_not_fit_the_run_is_refused_before_any_training(
+    data_dir: Path, teacher: Path, tmp_path: Path, case: str, message: str
+):
+    ngram = ngram_teacher_for(teacher / "tokenizer", data_dir, tmp_path / "ngram")
+    if case == "another vocabulary":
+        ngram_teacher_for(teacher / "tokenizer", data_dir, ngram, vocabulary="another")
+    if case == "other reviews":
+        saved = NgramTeacher.load(ngram)
+        NgramTeacher(saved.train[:-1], saved.dev, saved.record).save(ngram)
+    out = tmp_path / "run"
+    shutil.copytree(teacher / "tokenizer", out / "tokenizer")
+    teachers = [] if case == "no teacher" else ["--teacher", str(teacher / "checkpoint")]
+    command = [sys.executable, "-m", "training", "train", "--data-dir", str(data_dir),
+               "--out", str(out), *TINY, "--resume", *teachers,
+               "--ngram-teacher", str(ngram)]  # fmt: skip
+
+    done = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert message in done.stderr
+    assert not (out / "pretrain.pt").exists()
