@@ -115,7 +115,7 @@ class NgramHead:
             "labels": self.labels,
             "vocabulary": self.vocabulary,
             "mix": self.mix,
-            "stars": None if self.stars is None else self.stars.to_json(),
+            "stars": None if self.stars is None else asdict(self.stars),
         }
         text = json.dumps(settings | {"training": report or {}}, indent=2)
         (directory / SETTINGS_FILE).write_text(text + "\n")
@@ -395,7 +395,7 @@ def split_grams(split: EncodedSplit, vocab_size: int, buckets: int) -> list[np.n
 
 
 def checkpoint_outputs(
-    checkpoint: Path, split: EncodedSplit
+    checkpoint: Path, split: EncodedSplit, rating_head: RatingHead | None
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The transformer's log-probabilities on an encoded split (columns in its label order), and
     its rating head's logits (None for a checkpoint without one)."""
@@ -403,7 +403,6 @@ def checkpoint_outputs(
     from transformers import AutoModelForSequenceClassification
 
     model = AutoModelForSequenceClassification.from_pretrained(checkpoint).eval()
-    rating_head = RatingHead.load(checkpoint)
     out = np.empty((len(split.ids), model.config.num_labels), dtype=np.float32)
     ratings = None if rating_head is None else np.empty((len(split.ids), len(RATINGS)))
     with torch.no_grad():
@@ -466,10 +465,13 @@ def train(
     dev_split = encode_split(tokenizer, data_dir / "dev.tsv.gz", None)
     dev_features = tfidf_rows(split_grams(dev_split, vocab_size, buckets), idf, rows)
     head_logits = linear_logits(dev_features, coefficients) + intercept
-    model_log_probs, rating_logits = checkpoint_outputs(checkpoint, dev_split)
+    rating_head = RatingHead.load(checkpoint)
+    model_log_probs, rating_logits = checkpoint_outputs(checkpoint, dev_split, rating_head)
     mix, offsets, dev = _mix_on_dev(model_log_probs, labels, dev_split, head_logits)
     served_logits = mix * head_logits + offsets  # what the graph's head adds
-    stars, dev["stars"] = _stars_on_dev(checkpoint, rating_logits, served_logits, labels, dev_split)
+    stars, dev["stars"] = _stars_on_dev(
+        rating_head, rating_logits, served_logits, labels, dev_split
+    )
     head = NgramHead(
         vocab_size=vocab_size,
         buckets=buckets,
@@ -534,7 +536,7 @@ def _mix_on_dev(
 
 
 def _stars_on_dev(
-    checkpoint: Path,
+    rating_head: RatingHead | None,
     rating_logits: np.ndarray | None,
     served_logits: np.ndarray,
     labels: list[str],
@@ -554,8 +556,7 @@ def _stars_on_dev(
     }
     if share == 0:
         return None, figures
-    digest = RatingHead.load(checkpoint).digest
-    return StarsMix(share, calibration, rating_head=digest, dev=mixed), figures
+    return StarsMix(share, calibration, rating_head=rating_head.digest, dev=mixed), figures
 
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:

@@ -65,9 +65,6 @@ class StarsMix:
     rating_head: str
     dev: dict
 
-    def to_json(self) -> dict:
-        return asdict(self)
-
     @classmethod
     def from_json(cls, saved: dict) -> StarsMix:
         return cls(
@@ -318,10 +315,11 @@ def card_entry(
             "reads": pooled,
             "graph": "float in both graphs, as the classifier's own Gemm",
         },
-        "calibration": asdict(calibration) | {"fitted_on_dev": head.calibration is not None},
+        # With a mix, `calibration` is the mix's own, fitted on dev by training.ngram_head.
+        "calibration": asdict(calibration)
+        | {"fitted_on_dev": mix is not None or head.calibration is not None},
         "dev": head.dev,
     }
     if mix is not None:
-        entry["calibration"] = asdict(mix.calibration) | {"fitted_on_dev": True}
         entry |= {"ngram_head_share": mix.share, "dev": mix.dev, "head_alone_dev": head.dev}
     return entry
