@@ -735,7 +735,11 @@ def finalize(
 
 
 def attach_teachers(
-    s: TrainSettings, train: EncodedSplit, dev: EncodedSplit, out_dir: Path
+    s: TrainSettings,
+    train: EncodedSplit,
+    dev: EncodedSplit,
+    out_dir: Path,
+    ngram: NgramTeacher | None = None,
 ) -> dict:
     """Sets train's soft targets (training.distill): the teachers' mean distributions, kept in
     OUT for --resume, with the n-gram teacher's logits mixed in when there is one; returns the
@@ -748,10 +752,9 @@ def attach_teachers(
         record = keep_targets(out_dir, s.teacher, weights, on_train, record)
     else:
         on_train, record = kept
-    if s.ngram_teacher is not None:
+    if ngram is not None:
         if on_dev is None:
             on_dev = mean_distributions([predict(teacher, dev) for teacher in load_teachers(s)])
-        ngram = NgramTeacher.load(Path(s.ngram_teacher))
         on_train, record["ngram_teacher"] = mix_ngram_teacher(on_dev, on_train, ngram, dev)
         log.info("teachers' ensemble with the n-gram teacher on dev %s", record["ngram_teacher"])
     on_train.attach(train)
@@ -780,16 +783,19 @@ def score_teachers(
 
 def check_teachers(
     s: TrainSettings, tokenizer: PreTrainedTokenizerFast, train_reviews: int
-) -> None:
-    """Refuses teachers this run cannot learn from, before any work."""
+) -> NgramTeacher | None:
+    """Refuses teachers this run cannot learn from, before any work; the n-gram teacher, if any."""
     if s.ngram_teacher is not None and not s.teacher:
         raise UsageError("--ngram-teacher is mixed into the teachers' targets: give --teacher too")
     if s.teacher:
         check_vocabularies(s.teacher, tokenizer)
-    if s.ngram_teacher is not None:
-        vocabulary = vocabulary_digest(tokenizer.backend_tokenizer.get_vocab())
-        directory = Path(s.ngram_teacher)
-        NgramTeacher.load(directory).check_fits(vocabulary, train_reviews, directory)
+    if s.ngram_teacher is None:
+        return None
+    vocabulary = vocabulary_digest(tokenizer.backend_tokenizer.get_vocab())
+    directory = Path(s.ngram_teacher)
+    ngram = NgramTeacher.load(directory)
+    ngram.check_fits(vocabulary, train_reviews, directory)
+    return ngram
 
 
 def main(args: TrainRunOptions, s: TrainSettings) -> int:
@@ -822,7 +828,7 @@ def main(args: TrainRunOptions, s: TrainSettings) -> int:
         time.monotonic() - start,
         step_precision(s.precision),
     )
-    check_teachers(s, tokenizer, len(train.ids))
+    ngram_teacher = check_teachers(s, tokenizer, len(train.ids))
 
     config = make_config(s, tokenizer)
     pretraining = None
@@ -832,7 +838,7 @@ def main(args: TrainRunOptions, s: TrainSettings) -> int:
             log.info("pre-training paused at the time limit; --resume goes on")
             return 0
     encoder = args.out / "pretrained" if pretraining else None
-    distillation = attach_teachers(s, train, dev, args.out) if s.teacher else None
+    distillation = attach_teachers(s, train, dev, args.out, ngram_teacher) if s.teacher else None
     trainer = Trainer(s, args.out, train, dev, config, encoder)
     if args.resume and trainer.state_path.exists():
         trainer.load_state()

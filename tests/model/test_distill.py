@@ -163,7 +163,7 @@ def test_the_ngram_teachers_logits_are_mixed_into_the_targets_and_the_kept_ones_
     settings = TrainSettings(teacher=[checkpoint], ngram_teacher=str(ngram), precision="fp32")
     (tmp_path / "student").mkdir()
 
-    record = attach_teachers(settings, reviews, dev, tmp_path / "student")
+    record = attach_teachers(settings, reviews, dev, tmp_path / "student", NgramTeacher.load(ngram))
 
     # Sure and right on dev, the head takes the labels' targets over at share 1.
     assert record["ngram_teacher"]["label_share"] == 1.0
