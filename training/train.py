@@ -739,7 +739,7 @@ def attach_teachers(
     train: EncodedSplit,
     dev: EncodedSplit,
     out_dir: Path,
-    ngram: NgramTeacher | None = None,
+    ngram: NgramTeacher | None,
 ) -> dict:
     """Sets train's soft targets (training.distill): the teachers' mean distributions, kept in
     OUT for --resume, with the n-gram teacher's logits mixed in when there is one; returns the
